@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { HttpException, Logger } from '@nestjs/common';
+import { FhirError } from './fhir-error.js';
+import type { IssueCode, OperationOutcome } from './operation-outcome.js';
+
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  outcome: OperationOutcome;
+}
+
+const logger = new Logger('Errors');
+
+/** FHIR issue code for an HTTP status that reached us as a framework error rather than a FhirError. */
+function issueCodeFor(status: number): IssueCode {
+  switch (status) {
+    case 401:
+      return 'login';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not-found';
+    case 405:
+    case 406:
+    case 415:
+      return 'not-supported';
+    case 409:
+    case 412:
+      return 'conflict';
+    case 413:
+    case 431:
+      return 'too-long';
+    case 408:
+    case 504:
+      return 'timeout';
+    case 429:
+      return 'throttled';
+    default:
+      return status >= 500 ? 'exception' : 'invalid';
+  }
+}
+
+/** Fastify's own errors carry a statusCode and an FST_* code; their messages are safe to show. */
+function isFastifyError(error: unknown): error is Error & { statusCode: number; code?: string } {
+  return error instanceof Error && typeof (error as { statusCode?: unknown }).statusCode === 'number';
+}
+
+function outcome(code: IssueCode, diagnostics: string): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] };
+}
+
+/** Turns anything thrown into an OperationOutcome response; unknown errors get an id that is logged, never a stack. */
+export function toErrorResponse(error: unknown): ErrorResponse {
+  if (error instanceof FhirError) {
+    return { status: error.status, headers: error.headers, outcome: error.outcome };
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const message = status === 404 ? 'No such route: check the resource type and path' : error.message;
+    return { status, headers: {}, outcome: outcome(issueCodeFor(status), message) };
+  }
+  if (isFastifyError(error) && error.statusCode >= 400 && error.statusCode < 500) {
+    const message =
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'The request body is larger than this route accepts' : error.message;
+    return { status: error.statusCode, headers: {}, outcome: outcome(issueCodeFor(error.statusCode), message) };
+  }
+  const errorId = randomUUID();
+  logger.error(`Unhandled error ${errorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return {
+    status: 500,
+    headers: {},
+    outcome: outcome('exception', `The server failed to process the request (error id ${errorId})`),
+  };
+}

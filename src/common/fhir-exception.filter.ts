@@ -1,0 +1,20 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { toErrorResponse } from './error-response.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** The one place errors become HTTP responses: every failure is an OperationOutcome. */
+@Catch()
+export class FhirExceptionFilter implements ExceptionFilter {
+  catch(error: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const { status, headers, outcome } = toErrorResponse(error);
+    if (reply.sent) {
+      // A streamed body already started: all we can do is cut the connection so the client sees a failure.
+      reply.raw.destroy();
+      return;
+    }
+    void reply.status(status).headers(headers).header('content-type', FHIR_JSON).send(JSON.stringify(outcome));
+  }
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from './app-config.js';
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults: SQLite, files under ./data, local Redis', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.baseUrl).toBe('http://127.0.0.1:8080');
+    expect(config.database).toEqual({ kind: 'sqlite', file: path.resolve('data/registry.db') });
+    expect(config.blobStore).toEqual({ kind: 'file', directory: path.resolve('data/blobs') });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.maxResourceBytes).toBe(10 * 1024 * 1024);
+    expect(config.maxBinaryBytes).toBe(2 * 1024 * 1024 * 1024);
+    expect(config.sqliteSynchronous).toBe('FULL');
+    expect(config.appRoles).toEqual(['api', 'worker']);
+  });
+
+  it('reads PostgreSQL and S3 locations', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/registry',
+      BLOB_STORE: 's3://documents/blobs/',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_FORCE_PATH_STYLE: 'true',
+      BASE_URL: 'https://registry.example.nhs.uk/',
+    });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/registry' });
+    expect(config.blobStore).toEqual({ kind: 's3', bucket: 'documents', prefix: 'blobs/' });
+    expect(config.s3).toMatchObject({ endpoint: 'http://minio:9000', forcePathStyle: true });
+    expect(config.baseUrl).toBe('https://registry.example.nhs.uk');
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+    ['BLOB_STORE', { BLOB_STORE: 'ftp://x' }],
+    ['S3_FORCE_PATH_STYLE', { S3_FORCE_PATH_STYLE: 'maybe' }],
+    ['BASE_URL', { BASE_URL: 'not a url' }],
+    ['APP_ROLES', { APP_ROLES: 'api,cron' }],
+    ['MAX_BINARY_BYTES', { MAX_BINARY_BYTES: '-1' }],
+    ['AUTH_JWKS_URI', { NODE_ENV: 'production' }],
+  ])('stops with a message naming %s when it is wrong', (variable, env) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
+  });
+
+  it('allows the local issuer in production only when asked to', () => {
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_ALLOW_LOCAL_ISSUER: 'true' }).auth.allowLocalIssuer).toBe(true);
+  });
+
+  it('documents every variable in .env.example and the README', () => {
+    const example = readFileSync('.env.example', 'utf8');
+    const readme = readFileSync('README.md', 'utf8');
+    for (const variable of ENVIRONMENT_VARIABLES) {
+      expect(example).toContain(`${variable.name}=`);
+      expect(readme).toContain(`\`${variable.name}\``);
+    }
+  });
+});

@@ -1,0 +1,270 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+/** Where blobs live: a directory on local disk, or a bucket (and optional key prefix) on S3. */
+export type BlobStoreLocation = { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; prefix: string };
+
+export type DatabaseLocation = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+
+export type AppRole = 'api' | 'worker';
+
+/** The validated configuration: the only view of the environment the rest of the code has. */
+export abstract class AppConfig {
+  abstract readonly nodeEnv: string;
+  abstract readonly port: number;
+  abstract readonly host: string;
+  abstract readonly baseUrl: string;
+  abstract readonly dataDir: string;
+  abstract readonly database: DatabaseLocation;
+  abstract readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  abstract readonly blobStore: BlobStoreLocation;
+  abstract readonly s3: {
+    readonly endpoint?: string;
+    readonly region: string;
+    readonly forcePathStyle: boolean;
+    readonly partSizeBytes: number;
+    readonly queueSize: number;
+  };
+  abstract readonly redisUrl: string;
+  abstract readonly queuePrefix: string;
+  abstract readonly maxResourceBytes: number;
+  abstract readonly maxBinaryBytes: number;
+  abstract readonly appRoles: readonly AppRole[];
+  abstract readonly auth: {
+    readonly jwksUri?: string;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly allowLocalIssuer: boolean;
+    readonly clockToleranceSeconds: number;
+  };
+  abstract readonly metricsToken?: string;
+  abstract readonly corsOrigins: readonly string[];
+  abstract readonly rateLimitPerMinute: number;
+  abstract readonly requestTimeoutMs: number;
+  abstract readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface VariableSpec {
+  readonly name: string;
+  readonly default: string;
+  readonly doc: string;
+}
+
+/** Every variable the server reads, with its default and a one-line description (mirrored in .env.example and README). */
+export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
+  { name: 'NODE_ENV', default: 'development', doc: 'production refuses the local token issuer unless AUTH_ALLOW_LOCAL_ISSUER=true' },
+  { name: 'PORT', default: '8080', doc: 'TCP port the API listens on' },
+  { name: 'HOST', default: '127.0.0.1', doc: 'interface the API binds to (0.0.0.0 in containers)' },
+  { name: 'BASE_URL', default: 'http://HOST:PORT', doc: 'public base URL used in Location headers and fullUrls' },
+  { name: 'DATA_DIR', default: './data', doc: 'folder for the embedded database, blobs and the local signing key' },
+  { name: 'DATABASE_URL', default: 'sqlite:./data/registry.db', doc: 'sqlite:PATH or postgres://user:pass@host:port/db' },
+  { name: 'SQLITE_SYNCHRONOUS', default: 'FULL', doc: 'FULL (durable, default) or NORMAL (faster, may lose the last commits on power loss)' },
+  { name: 'BLOB_STORE', default: 'file:./data/blobs', doc: 'file:DIRECTORY or s3://BUCKET[/prefix]' },
+  { name: 'S3_ENDPOINT', default: '', doc: 'S3-compatible endpoint (MinIO, s3rver); empty for AWS' },
+  { name: 'S3_REGION', default: 'eu-west-2', doc: 'S3 region' },
+  { name: 'S3_FORCE_PATH_STYLE', default: 'false', doc: 'true for MinIO and most S3-compatible servers' },
+  { name: 'S3_PART_SIZE_MB', default: '8', doc: 'multipart upload part size; memory per upload is about part size x (queue size + 1)' },
+  { name: 'S3_QUEUE_SIZE', default: '2', doc: 'parts uploaded concurrently per upload' },
+  { name: 'AWS_ACCESS_KEY_ID', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
+  { name: 'AWS_SECRET_ACCESS_KEY', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
+  { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379', doc: 'Redis for the notification queue' },
+  { name: 'QUEUE_PREFIX', default: 'fhir-registry', doc: 'prefix of every Redis key the queue uses' },
+  { name: 'APP_ROLES', default: 'api,worker', doc: 'api, worker or both (comma-separated)' },
+  { name: 'MAX_RESOURCE_BYTES', default: '10485760', doc: 'largest JSON/XML body accepted (10 MiB)' },
+  { name: 'MAX_BINARY_BYTES', default: '2147483648', doc: 'largest Binary upload accepted (2 GiB)' },
+  { name: 'AUTH_JWKS_URI', default: '', doc: 'JWKS of the identity provider; empty = local signing key under DATA_DIR' },
+  { name: 'AUTH_ISSUER', default: 'urn:fhir-document-registry:local', doc: 'required iss of access tokens' },
+  { name: 'AUTH_AUDIENCE', default: 'urn:fhir-document-registry', doc: 'required aud of access tokens' },
+  { name: 'AUTH_ALLOW_LOCAL_ISSUER', default: 'false', doc: 'allow the local issuer when NODE_ENV=production' },
+  { name: 'AUTH_CLOCK_TOLERANCE_SECONDS', default: '30', doc: 'clock skew allowed on exp and nbf' },
+  { name: 'METRICS_TOKEN', default: '', doc: 'static bearer token for /metrics; empty = open' },
+  { name: 'CORS_ORIGINS', default: '', doc: 'comma-separated allowed origins; empty = CORS closed' },
+  { name: 'RATE_LIMIT_PER_MINUTE', default: '600', doc: 'requests per minute per client before 429' },
+  { name: 'REQUEST_TIMEOUT_MS', default: '120000', doc: 'time a request may take before it is cut off' },
+  { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
+];
+
+function read(env: Env, name: string): string {
+  const spec = ENVIRONMENT_VARIABLES.find((v) => v.name === name);
+  if (!spec) {
+    throw new Error(`${name} is not declared in ENVIRONMENT_VARIABLES`);
+  }
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? spec.default : value.trim();
+}
+
+function integer(env: Env, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = read(env, name);
+  if (!/^\d+$/.test(raw)) {
+    throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function boolean(env: Env, name: string): boolean {
+  const raw = read(env, name).toLowerCase();
+  if (raw === 'true' || raw === '1') {
+    return true;
+  }
+  if (raw === 'false' || raw === '0') {
+    return false;
+  }
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T {
+  const raw = read(env, name);
+  const found = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+  if (!found) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return found;
+}
+
+function httpUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function parseDatabase(env: Env): DatabaseLocation {
+  const raw = read(env, 'DATABASE_URL');
+  if (raw.startsWith('sqlite:')) {
+    const file = raw.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (!file) {
+      throw new ConfigError('DATABASE_URL', 'sqlite: needs a file path, e.g. sqlite:./data/registry.db');
+    }
+    return { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(file) };
+  }
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL');
+    }
+    return { kind: 'postgres', url: raw };
+  }
+  throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got "${raw.split(':')[0]}:..."`);
+}
+
+function parseBlobStore(env: Env): BlobStoreLocation {
+  const raw = read(env, 'BLOB_STORE');
+  if (raw.startsWith('file:')) {
+    const directory = raw.slice('file:'.length).replace(/^\/\//, '');
+    if (!directory) {
+      throw new ConfigError('BLOB_STORE', 'file: needs a directory, e.g. file:./data/blobs');
+    }
+    return { kind: 'file', directory: path.resolve(directory) };
+  }
+  const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
+  if (s3) {
+    const prefix = (s3[2] ?? '').replace(/^\/+|\/+$/g, '');
+    return { kind: 's3', bucket: s3[1], prefix: prefix ? `${prefix}/` : '' };
+  }
+  throw new ConfigError('BLOB_STORE', `must be file:DIRECTORY or s3://BUCKET[/prefix], got "${raw}"`);
+}
+
+function parseRoles(env: Env): AppRole[] {
+  const roles = read(env, 'APP_ROLES')
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  for (const role of roles) {
+    if (role !== 'api' && role !== 'worker') {
+      throw new ConfigError('APP_ROLES', `may list only api and worker, got "${role}"`);
+    }
+  }
+  if (roles.length === 0) {
+    throw new ConfigError('APP_ROLES', 'must name at least one role');
+  }
+  return [...new Set(roles)] as AppRole[];
+}
+
+function list(env: Env, name: string): string[] {
+  return read(env, name)
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+/** Reads and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env): AppConfig {
+  const port = integer(env, 'PORT', 0, 65535);
+  const host = read(env, 'HOST');
+  if (isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) {
+    throw new ConfigError('HOST', `must be an IP address or host name, got "${host}"`);
+  }
+  const hostForUrl = isIP(host) === 6 ? `[${host}]` : host;
+  const baseUrlRaw = env.BASE_URL?.trim() ? env.BASE_URL.trim() : `http://${hostForUrl}:${port}`;
+  const nodeEnv = read(env, 'NODE_ENV');
+  const jwksUri = read(env, 'AUTH_JWKS_URI');
+  const allowLocalIssuer = boolean(env, 'AUTH_ALLOW_LOCAL_ISSUER');
+  if (!jwksUri && nodeEnv === 'production' && !allowLocalIssuer) {
+    throw new ConfigError(
+      'AUTH_JWKS_URI',
+      'must be set when NODE_ENV=production (or set AUTH_ALLOW_LOCAL_ISSUER=true to accept the local issuer)',
+    );
+  }
+  const s3Endpoint = read(env, 'S3_ENDPOINT');
+  return {
+    nodeEnv,
+    port,
+    host,
+    baseUrl: httpUrl('BASE_URL', baseUrlRaw),
+    dataDir: path.resolve(read(env, 'DATA_DIR')),
+    database: parseDatabase(env),
+    sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const),
+    blobStore: parseBlobStore(env),
+    s3: {
+      endpoint: s3Endpoint ? httpUrl('S3_ENDPOINT', s3Endpoint) : undefined,
+      region: read(env, 'S3_REGION'),
+      forcePathStyle: boolean(env, 'S3_FORCE_PATH_STYLE'),
+      partSizeBytes: integer(env, 'S3_PART_SIZE_MB', 5, 512) * 1024 * 1024,
+      queueSize: integer(env, 'S3_QUEUE_SIZE', 1, 16),
+    },
+    redisUrl: read(env, 'REDIS_URL'),
+    queuePrefix: read(env, 'QUEUE_PREFIX'),
+    maxResourceBytes: integer(env, 'MAX_RESOURCE_BYTES', 1024),
+    maxBinaryBytes: integer(env, 'MAX_BINARY_BYTES', 1),
+    appRoles: parseRoles(env),
+    auth: {
+      jwksUri: jwksUri ? httpUrl('AUTH_JWKS_URI', jwksUri) : undefined,
+      issuer: read(env, 'AUTH_ISSUER'),
+      audience: read(env, 'AUTH_AUDIENCE'),
+      allowLocalIssuer,
+      clockToleranceSeconds: integer(env, 'AUTH_CLOCK_TOLERANCE_SECONDS', 0, 600),
+    },
+    metricsToken: read(env, 'METRICS_TOKEN') || undefined,
+    corsOrigins: list(env, 'CORS_ORIGINS'),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
+  };
+}
+
+/** The configuration of this process, from its environment. */
+export function loadConfigFromProcess(): AppConfig {
+  return loadConfig(process.env);
+}

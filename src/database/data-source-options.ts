@@ -1,0 +1,41 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+import type { AppConfig } from '../config/app-config.js';
+import { ENTITIES } from './entities.js';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations.js';
+
+interface BetterSqliteHandle {
+  pragma(statement: string): unknown;
+}
+
+/** TypeORM options for the configured database. Schema changes come only from migrations. */
+export function dataSourceOptions(config: Pick<AppConfig, 'database' | 'sqliteSynchronous'>): DataSourceOptions {
+  const common = { entities: ENTITIES, migrationsRun: true, synchronize: false, logging: false } as const;
+  if (config.database.kind === 'sqlite') {
+    const file = config.database.file;
+    if (file !== ':memory:') {
+      mkdirSync(path.dirname(file), { recursive: true });
+    }
+    return {
+      ...common,
+      type: 'better-sqlite3',
+      database: file,
+      migrations: SQLITE_MIGRATIONS,
+      enableWAL: true,
+      timeout: 10_000,
+      // WAL with synchronous=FULL: a 201 means the index row survives power loss (NORMAL is opt-in).
+      prepareDatabase: (db: BetterSqliteHandle) => {
+        db.pragma(`synchronous = ${config.sqliteSynchronous}`);
+        db.pragma('foreign_keys = ON');
+      },
+    };
+  }
+  return {
+    ...common,
+    type: 'postgres',
+    url: config.database.url,
+    migrations: POSTGRES_MIGRATIONS,
+    extra: { max: 20, connectionTimeoutMillis: 10_000 },
+  };
+}

@@ -1,0 +1,161 @@
+import type { IncomingMessage } from 'node:http';
+import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { invalid, methodNotAllowed, notAcceptable, tooLarge, unsupportedMediaType } from '../common/fhir-error.js';
+import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { principalOf } from '../auth/principal.js';
+import { BinaryService } from '../registry/binary.service.js';
+import type { BinaryEntity } from '../registry/binary.entity.js';
+import { parseFhirJson } from '../registry/fhir-json.js';
+import { parseFhirXml } from '../registry/fhir-xml.js';
+import { STREAMED_BODY } from './body-parsing.js';
+import { parseByteRange } from './byte-range.js';
+import { contentEtag, notModified, preferredReturn, sendJson, sendOutcome } from './fhir-response.js';
+import { parseMediaType } from './media-type.js';
+
+const FHIR_RESOURCE_TYPES = new Set(['application/fhir+json', 'application/fhir+xml']);
+
+/** Does the Accept header ask for the FHIR Binary resource rather than the raw bytes? */
+function wantsBinaryResource(accept: string | undefined, contentType: string): boolean {
+  if (!accept) {
+    return false;
+  }
+  const types = accept.split(',').map((part) => part.split(';')[0].trim().toLowerCase());
+  return types.includes('application/fhir+json') && !types.includes(contentType.toLowerCase());
+}
+
+function acceptsRaw(accept: string | undefined, contentType: string): boolean {
+  if (!accept) {
+    return true;
+  }
+  const [major] = contentType.toLowerCase().split('/');
+  return accept
+    .split(',')
+    .map((part) => part.split(';')[0].trim().toLowerCase())
+    .some((type) => type === '*/*' || type === contentType.toLowerCase() || type === `${major}/*`);
+}
+
+/** FHIR Binary: raw bytes streamed in and out, or the base64 Binary resource for small objects. */
+@Controller('fhir/Binary')
+export class BinaryController {
+  constructor(
+    private readonly binaries: BinaryService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @RouteConfig(STREAMED_BODY)
+  @RequireScope('Binary', 'c')
+  async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const mediaType = parseMediaType(request.headers['content-type']);
+    if (!mediaType) {
+      throw unsupportedMediaType('Content-Type is required: the media type of the bytes, or application/fhir+json');
+    }
+    const owner = principalOf(request)?.organization ?? null;
+    let row: BinaryEntity;
+    if (FHIR_RESOURCE_TYPES.has(mediaType.type)) {
+      if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+        throw invalid('The request has no body: send a FHIR Binary resource');
+      }
+      const resource = mediaType.type === 'application/fhir+json' ? parseFhirJson(request.body) : parseFhirXml(request.body);
+      row = await this.binaries.storeBinaryResource(resource, owner);
+    } else {
+      const declared = Number(request.headers['content-length']);
+      if (Number.isFinite(declared) && declared > this.config.maxBinaryBytes) {
+        throw tooLarge(`The Binary is ${declared} bytes; the limit is ${this.config.maxBinaryBytes} (MAX_BINARY_BYTES)`);
+      }
+      const body = request.body as IncomingMessage | undefined;
+      if (!body) {
+        throw invalid('The request has no body: send the bytes of the Binary');
+      }
+      row = await this.binaries.storeBinary(body, request.headers['content-type']!.trim(), owner);
+    }
+    reply
+      .status(201)
+      .header('location', `${this.config.baseUrl}/fhir/Binary/${row.id}`)
+      .header('etag', contentEtag(row.sha256))
+      .header('last-modified', new Date(row.createdAt).toUTCString());
+    switch (preferredReturn(request)) {
+      case 'minimal':
+        await reply.send();
+        return;
+      case 'OperationOutcome':
+        await sendOutcome(reply, 201, [
+          { severity: 'information', code: 'informational', diagnostics: `Stored ${row.size} bytes as Binary/${row.id}` },
+        ]);
+        return;
+      case 'representation':
+        // The metadata only: echoing a large upload back as base64 would defeat streaming it in.
+        await sendJson(reply, 201, this.binaryResource(row));
+        return;
+    }
+  }
+
+  @Get(':id')
+  @RequireScope('Binary', 'r')
+  async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const row = await this.binaries.getBinary(id);
+    const etag = contentEtag(row.sha256);
+    reply.header('etag', etag).header('last-modified', new Date(row.createdAt).toUTCString());
+    if (notModified(request, etag)) {
+      await reply.status(304).send();
+      return;
+    }
+    const accept = request.headers.accept;
+    if (wantsBinaryResource(accept, row.contentType)) {
+      if (row.size > this.config.maxResourceBytes) {
+        throw notAcceptable(
+          `Binary/${id} is ${row.size} bytes, too large to send as base64 in a Binary resource ` +
+            `(MAX_RESOURCE_BYTES ${this.config.maxResourceBytes}): ask for Accept: ${row.contentType}`,
+        );
+      }
+      const data = (await this.binaries.readBinaryBytes(row)).toString('base64');
+      await sendJson(reply, 200, { ...this.binaryResource(row), data });
+      return;
+    }
+    if (!acceptsRaw(accept, row.contentType)) {
+      throw notAcceptable(`Binary/${id} is ${row.contentType}: ask for that type, */* or application/fhir+json`);
+    }
+    const range = request.headers['if-range'] ? undefined : parseByteRange(request.headers.range, row.size);
+    reply.header('accept-ranges', 'bytes').header('content-type', row.contentType);
+    if (range) {
+      reply
+        .status(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${row.size}`)
+        .header('content-length', range.end - range.start + 1);
+    } else {
+      reply.status(200).header('content-length', row.size);
+    }
+    await reply.send(await this.binaries.openBinary(row, range));
+  }
+
+  // Immutable content: the methods exist only to say so with a 405 rather than a 404.
+  @Put(':id')
+  @Public()
+  refuseUpdate(): never {
+    throw methodNotAllowed('Binaries are immutable: a stored Binary cannot be updated, patched or deleted', 'GET');
+  }
+
+  @Patch(':id')
+  @Public()
+  refusePatch(): never {
+    return this.refuseUpdate();
+  }
+
+  @Delete(':id')
+  @Public()
+  refuseDelete(): never {
+    return this.refuseUpdate();
+  }
+
+  private binaryResource(row: BinaryEntity) {
+    return {
+      resourceType: 'Binary',
+      id: row.id,
+      meta: { versionId: '1', lastUpdated: new Date(row.createdAt).toISOString() },
+      contentType: row.contentType,
+    };
+  }
+}

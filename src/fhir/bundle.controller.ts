@@ -1,0 +1,91 @@
+import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { invalid, methodNotAllowed } from '../common/fhir-error.js';
+import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { DocumentService } from '../registry/document.service.js';
+import { contentEtag, notModified, preferredReturn, sendOutcome } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from './media-type.js';
+
+/** FHIR document Bundles: submitted once, read back byte for byte, never changed. */
+@Controller('fhir/Bundle')
+export class BundleController {
+  constructor(
+    private readonly documents: DocumentService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @RequireScope('Bundle', 'c')
+  async submit(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const mediaType = parseMediaType(request.headers['content-type']);
+    const format = requireFhirFormat(mediaType);
+    if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+      throw invalid('The request has no body: send a FHIR document Bundle');
+    }
+    const result = await this.documents.submitDocument({
+      body: request.body,
+      format,
+      contentType: request.headers['content-type']!.trim(),
+      declaredFhirVersion: mediaType?.fhirVersion,
+    });
+    const { bundle } = result;
+    reply
+      .status(result.created ? 201 : 200)
+      .header('location', `${this.config.baseUrl}/fhir/Bundle/${bundle.id}`)
+      .header('etag', contentEtag(bundle.sha256))
+      .header('last-modified', new Date(bundle.createdAt).toUTCString());
+    switch (preferredReturn(request)) {
+      case 'minimal':
+        await reply.send();
+        return;
+      case 'OperationOutcome':
+        await sendOutcome(reply, reply.statusCode, [
+          {
+            severity: 'information',
+            code: 'informational',
+            diagnostics: result.created
+              ? `Stored as Bundle/${bundle.id}, indexed as DocumentReference/${result.documentReferenceId}`
+              : `Already stored as Bundle/${bundle.id}: this submission was a retry`,
+          },
+          ...result.warnings,
+        ]);
+        return;
+      case 'representation':
+        await reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle));
+        return;
+    }
+  }
+
+  @Get(':id')
+  @RequireScope('Bundle', 'r')
+  async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const bundle = await this.documents.getBundle(id);
+    const etag = contentEtag(bundle.sha256);
+    reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());
+    if (notModified(request, etag)) {
+      await reply.status(304).send();
+      return;
+    }
+    await reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle));
+  }
+
+  // Immutable content: the methods exist only to say so with a 405 rather than a 404.
+  @Put(':id')
+  @Public()
+  refuseUpdate(): never {
+    throw methodNotAllowed('Documents are immutable: a stored Bundle cannot be updated, patched or deleted', 'GET');
+  }
+
+  @Patch(':id')
+  @Public()
+  refusePatch(): never {
+    return this.refuseUpdate();
+  }
+
+  @Delete(':id')
+  @Public()
+  refuseDelete(): never {
+    return this.refuseUpdate();
+  }
+}

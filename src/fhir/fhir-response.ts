@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FHIR_JSON } from '../common/fhir-exception.filter.js';
+import type { OutcomeIssue } from '../common/operation-outcome.js';
+import { operationOutcome } from '../common/operation-outcome.js';
+
+export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
+
+/** The `return=` preference of a write (FHIR R4 http.html#ops); representation when absent. */
+export function preferredReturn(request: FastifyRequest): PreferReturn {
+  const prefer = String(request.headers.prefer ?? '');
+  const match = /(?:^|[;,\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(prefer);
+  const value = match?.[1]?.toLowerCase();
+  if (value === 'minimal') {
+    return 'minimal';
+  }
+  if (value === 'operationoutcome') {
+    return 'OperationOutcome';
+  }
+  return 'representation';
+}
+
+/** Strong ETag of immutable content, from its SHA-256. */
+export const contentEtag = (sha256: string): string => `"${sha256}"`;
+
+/** Weak ETag of a resource version, as FHIR R4 http.html#versioning defines. */
+export const versionEtag = (versionId: string | number): string => `W/"${versionId}"`;
+
+/** True when If-None-Match names the current ETag, so the client's copy is fresh (304). */
+export function notModified(request: FastifyRequest, etag: string): boolean {
+  const header = request.headers['if-none-match'];
+  if (!header) {
+    return false;
+  }
+  const strip = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header === '*' || header.split(',').some((tag) => strip(tag) === strip(etag));
+}
+
+export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.status(status).header('content-type', FHIR_JSON).send(JSON.stringify(body));
+}
+
+export function sendOutcome(reply: FastifyReply, status: number, issues: OutcomeIssue[]): FastifyReply {
+  return sendJson(reply, status, operationOutcome(issues));
+}

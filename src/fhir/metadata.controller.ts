@@ -1,0 +1,17 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { Public } from '../auth/access-rule.decorator.js';
+import { capabilityStatement } from './capability-statement.js';
+import { sendJson } from './fhir-response.js';
+
+@Controller('fhir/metadata')
+export class MetadataController {
+  constructor(private readonly config: AppConfig) {}
+
+  @Get()
+  @Public()
+  async read(@Res() reply: FastifyReply): Promise<void> {
+    await sendJson(reply, 200, capabilityStatement(this.config, { version: '0.1.0' }));
+  }
+}

@@ -1,0 +1,159 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { FhirError, conflict, notFound, unprocessable } from '../common/fhir-error.js';
+import type { OutcomeIssue } from '../common/operation-outcome.js';
+import { BlobStore } from '../storage/blob-store.js';
+import { IntegrityError, readVerified } from '../storage/integrity.js';
+import { DocumentBundleEntity } from './document-bundle.entity.js';
+import { detectFhirVersion, validateDocumentBundle } from './document-bundle.js';
+import { buildDocumentReference } from './document-reference-index.js';
+import { DocumentReferenceRepository } from './document-reference.repository.js';
+import { parseFhirJson, type FhirResource } from './fhir-json.js';
+import { parseFhirXml } from './fhir-xml.js';
+
+export interface DocumentSubmission {
+  body: Buffer;
+  format: 'json' | 'xml';
+  /** The Content-Type header as the sender gave it; served back with the bytes. */
+  contentType: string;
+  declaredFhirVersion?: string;
+}
+
+export interface SubmittedDocument {
+  /** False when this exact document was already stored (a safe retry). */
+  created: boolean;
+  bundle: DocumentBundleEntity;
+  documentReferenceId: string;
+  /** Non-fatal findings, such as references that do not resolve inside the Bundle. */
+  warnings: OutcomeIssue[];
+}
+
+const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Submitting and reading immutable document Bundles, each indexed as a DocumentReference. */
+@Injectable()
+export class DocumentService {
+  private readonly logger = new Logger(DocumentService.name);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly blobs: BlobStore,
+    private readonly documentReferences: DocumentReferenceRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  parseDocument(submission: DocumentSubmission): FhirResource {
+    return submission.format === 'json' ? parseFhirJson(submission.body) : parseFhirXml(submission.body);
+  }
+
+  /**
+   * Validates, stores the exact bytes, then indexes them in one transaction. The same identifier with the
+   * same bytes is a safe retry; with other bytes it is refused, because documents never change.
+   */
+  async submitDocument(submission: DocumentSubmission): Promise<SubmittedDocument> {
+    const bundle = this.parseDocument(submission);
+    const fhirVersion = detectFhirVersion(bundle, submission.declaredFhirVersion);
+    const { errors, warnings, facts } = validateDocumentBundle(bundle, fhirVersion);
+    if (errors.length > 0 || !facts) {
+      throw unprocessable([...errors, ...warnings]);
+    }
+    const sha256 = sha256Hex(submission.body);
+    const previous = await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
+    if (previous) {
+      return this.retryOutcome(previous, sha256, warnings);
+    }
+
+    const stored = await this.blobs.put(Readable.from([submission.body]), {
+      contentType: submission.contentType,
+      maxBytes: submission.body.length,
+    });
+    const now = Date.now();
+    const bundleId = randomUUID();
+    const row: DocumentBundleEntity = {
+      id: bundleId,
+      identifierSystem: facts.identifier.system,
+      identifierValue: facts.identifier.value,
+      fhirVersion,
+      contentType: submission.contentType,
+      blobKey: stored.key,
+      size: stored.size,
+      sha256: stored.sha256,
+      sha1: stored.sha1,
+      custodianOds: facts.custodian?.odsCode ?? null,
+      createdAt: now,
+    };
+    const documentReference = buildDocumentReference(facts, {
+      id: randomUUID(),
+      bundleUrl: `${this.config.baseUrl}/fhir/Bundle/${bundleId}`,
+      contentType: submission.contentType,
+      size: stored.size,
+      sha1: stored.sha1,
+      createdAt: new Date(now),
+    });
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await manager.insert(DocumentBundleEntity, row);
+        await this.documentReferences.insert(manager, {
+          resource: documentReference,
+          patientNhsNumber: facts.subject.nhsNumber ?? null,
+          custodianOds: facts.custodian?.odsCode ?? null,
+          bundleId,
+          recipients: [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes],
+        });
+      });
+    } catch (error) {
+      // A concurrent submission of the same identifier won the unique index; our blob is an orphan the sweep removes.
+      const winner = await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
+      if (winner) {
+        return this.retryOutcome(winner, sha256, warnings);
+      }
+      throw error;
+    }
+    return { created: true, bundle: row, documentReferenceId: documentReference.id as string, warnings };
+  }
+
+  async getBundle(id: string): Promise<DocumentBundleEntity> {
+    const row = await this.dataSource.getRepository(DocumentBundleEntity).findOneBy({ id });
+    if (!row) {
+      throw notFound(`Bundle/${id} is not known to this server`);
+    }
+    return row;
+  }
+
+  /** The exact stored bytes, checked against their recorded SHA-256 before they are served. */
+  async readBundleBytes(row: DocumentBundleEntity): Promise<Buffer> {
+    try {
+      return await readVerified(await this.blobs.open({ key: row.blobKey }), row.blobKey, row.sha256);
+    } catch (error) {
+      if (error instanceof IntegrityError) {
+        this.logger.error(`Refusing to serve Bundle/${row.id}: ${error.message}`);
+        throw new FhirError(500, 'exception', `The stored bytes of Bundle/${row.id} failed their integrity check`);
+      }
+      throw error;
+    }
+  }
+
+  private findByIdentifier(system: string, value: string): Promise<DocumentBundleEntity | null> {
+    return this.dataSource
+      .getRepository(DocumentBundleEntity)
+      .findOneBy({ identifierSystem: system, identifierValue: value });
+  }
+
+  private async retryOutcome(
+    previous: DocumentBundleEntity,
+    sha256: string,
+    warnings: OutcomeIssue[],
+  ): Promise<SubmittedDocument> {
+    if (previous.sha256 !== sha256) {
+      throw conflict(
+        `A different document with identifier ${previous.identifierSystem}|${previous.identifierValue} is already stored ` +
+          `as Bundle/${previous.id}; documents never change: submit a new document that replaces it instead`,
+      );
+    }
+    const index = await this.documentReferences.findByBundleId(this.dataSource.manager, previous.id);
+    return { created: false, bundle: previous, documentReferenceId: index?.id ?? '', warnings };
+  }
+}

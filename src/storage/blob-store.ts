@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+
+/** Where one stored object lives inside a BlobStore: the key the store chose when it was written. */
+export interface BlobRef {
+  readonly key: string;
+}
+
+/** What a completed write measured while the bytes streamed through. */
+export interface StoredBlob extends BlobRef {
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the bytes. */
+  readonly sha256: string;
+  /** Base64 SHA-1 of the bytes, as FHIR R4 Attachment.hash requires. */
+  readonly sha1: string;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  readonly start: number;
+  /** Last byte, inclusive. */
+  readonly end: number;
+}
+
+/**
+ * Write-once storage for document and binary bytes. Objects are never overwritten: `put` always
+ * creates a new key, and only `purge` (the audited administrative path) removes one.
+ */
+export abstract class BlobStore {
+  /**
+   * Streams `body` into a new object, hashing as it goes. Rejects with a `BlobTooLargeError` as soon
+   * as more than `maxBytes` arrive, leaving nothing visible behind.
+   */
+  abstract put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob>;
+
+  /** Opens the object (or one byte range of it) for reading. Rejects with `BlobNotFoundError` if absent. */
+  abstract open(ref: BlobRef, range?: ByteRange): Promise<Readable>;
+
+  /** Whether the object exists (readiness checks and orphan sweeps). */
+  abstract exists(ref: BlobRef): Promise<boolean>;
+
+  /** Removes an object for good. Only the audited administrative purge may call this. */
+  abstract purge(ref: BlobRef): Promise<void>;
+
+  /** Keys of objects written before `olderThan`, for the orphan sweep (objects no registry row points at). */
+  abstract listKeys(olderThan: Date): AsyncIterable<string>;
+}
+
+export class BlobTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`The content is larger than the limit of ${maxBytes} bytes`);
+    this.name = 'BlobTooLargeError';
+  }
+}
+
+export class BlobNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`No stored object with key ${key}`);
+    this.name = 'BlobNotFoundError';
+  }
+}

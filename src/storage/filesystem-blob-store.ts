@@ -1,0 +1,187 @@
+import { type FileHandle, link, mkdir, open, opendir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { type Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BlobNotFoundError, BlobStore, type BlobRef, type ByteRange, type StoredBlob } from './blob-store.js';
+import { isBlobKey, newBlobKey } from './blob-key.js';
+import { assertByteRange } from './byte-range.js';
+import { HashingStream } from './hashing-stream.js';
+
+const SHARD = /^[0-9a-f]{2}$/;
+
+/** Blobs as files under one directory, keyed `ab/cd/<uuid>`; writes are atomic and durable (fsync). */
+export class FilesystemBlobStore extends BlobStore {
+  private readonly root: string;
+
+  constructor(directory: string) {
+    super();
+    this.root = path.resolve(directory);
+  }
+
+  async put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob> {
+    const hasher = new HashingStream(options.maxBytes);
+    const key = newBlobKey();
+    const finalPath = this.pathOf(key);
+    const directory = path.dirname(finalPath);
+    // Dot-prefixed so listKeys never mistakes a write in progress (or one left by a crash) for an object.
+    const tempPath = path.join(directory, `.${path.basename(finalPath)}.tmp`);
+    try {
+      await this.makeDurableDirectory(directory);
+      const file = await open(tempPath, 'wx');
+      try {
+        await pipeline(body, hasher, syncedFileSink(file));
+      } finally {
+        await file.close();
+      }
+      // link() fails with EEXIST instead of replacing: objects are write-once.
+      await link(tempPath, finalPath);
+    } catch (error) {
+      body.destroy();
+      await unlink(tempPath).catch(() => undefined);
+      throw error;
+    }
+    // The object is complete and durable once linked; a leftover temp name is only litter.
+    await unlink(tempPath).catch(() => undefined);
+    await syncDirectory(directory);
+    return { key, ...hasher.digest() };
+  }
+
+  async open(ref: BlobRef, range?: ByteRange): Promise<Readable> {
+    if (range) {
+      assertByteRange(range);
+    }
+    if (!isBlobKey(ref.key)) {
+      throw new BlobNotFoundError(ref.key);
+    }
+    const file = await open(this.pathOf(ref.key), 'r').catch((error: unknown) => {
+      throw isMissing(error) ? new BlobNotFoundError(ref.key) : error;
+    });
+    return file.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  async exists(ref: BlobRef): Promise<boolean> {
+    if (!isBlobKey(ref.key)) {
+      return false;
+    }
+    try {
+      return (await stat(this.pathOf(ref.key))).isFile();
+    } catch (error) {
+      if (isMissing(error)) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  async purge(ref: BlobRef): Promise<void> {
+    if (!isBlobKey(ref.key)) {
+      return;
+    }
+    const file = this.pathOf(ref.key);
+    try {
+      await unlink(file);
+    } catch (error) {
+      // Idempotent, like S3 DeleteObject: a retried purge must not fail.
+      if (isMissing(error)) {
+        return;
+      }
+      throw error;
+    }
+    await syncDirectory(path.dirname(file));
+  }
+
+  async *listKeys(olderThan: Date): AsyncIterable<string> {
+    for await (const first of subdirectories(this.root)) {
+      for await (const second of subdirectories(path.join(this.root, first))) {
+        const directory = path.join(this.root, first, second);
+        for await (const entry of await opendir(directory)) {
+          const key = `${first}/${second}/${entry.name}`;
+          if (!entry.isFile() || !isBlobKey(key)) {
+            continue;
+          }
+          const info = await stat(path.join(directory, entry.name)).catch((error: unknown) => {
+            if (isMissing(error)) {
+              return undefined;
+            }
+            throw error;
+          });
+          if (info && info.mtime < olderThan) {
+            yield key;
+          }
+        }
+      }
+    }
+  }
+
+  private pathOf(key: string): string {
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  /** Creates the shard directories and fsyncs each parent that gained an entry, so the new path survives a crash. */
+  private async makeDurableDirectory(directory: string): Promise<void> {
+    const firstCreated = await mkdir(directory, { recursive: true });
+    if (firstCreated === undefined) {
+      return;
+    }
+    const top = path.dirname(path.resolve(firstCreated));
+    for (let parent = path.dirname(directory); ; parent = path.dirname(parent)) {
+      await syncDirectory(parent);
+      if (parent === top || parent === path.dirname(parent)) {
+        return;
+      }
+    }
+  }
+}
+
+async function* subdirectories(directory: string): AsyncIterable<string> {
+  let handle;
+  try {
+    handle = await opendir(directory);
+  } catch (error) {
+    if (isMissing(error)) {
+      return;
+    }
+    throw error;
+  }
+  for await (const entry of handle) {
+    if (entry.isDirectory() && SHARD.test(entry.name)) {
+      yield entry.name;
+    }
+  }
+}
+
+/**
+ * Writes into an open file and fsyncs it before reporting finish. (A FileHandle write stream with
+ * autoClose off never lets the handle close, and with it on closes before we could fsync.)
+ */
+function syncedFileSink(file: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writeFully(file, chunk).then(() => callback(), callback);
+    },
+    final(callback) {
+      file.sync().then(() => callback(), callback);
+    },
+  });
+}
+
+async function writeFully(file: FileHandle, chunk: Buffer): Promise<void> {
+  for (let offset = 0; offset < chunk.length; ) {
+    const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
