@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { principalOf } from '../auth/principal.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, preferredReturn, sendOutcome } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
@@ -28,6 +29,7 @@ export class BundleController {
       format,
       contentType: request.headers['content-type']!.trim(),
       declaredFhirVersion: mediaType?.fhirVersion,
+      submitterOds: principalOf(request)?.organization,
     });
     const { bundle } = result;
     reply

@@ -1,59 +1,151 @@
-import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
-import { invalid, notFound } from '../common/fhir-error.js';
-import { RequireScope } from '../auth/access-rule.decorator.js';
-import { DocumentReferenceRepository } from '../registry/document-reference.repository.js';
-import { notModified, sendJson, versionEtag } from './fhir-response.js';
+import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
+import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { principalOf } from '../auth/principal.js';
+import { DocumentReferenceService } from '../registry/document-reference.service.js';
+import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
+import { parseFhirJson } from '../registry/fhir-json.js';
+import { notModified, preferredReturn, sendJson, sendOutcome, versionEtag } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { parseFhirXml } from '../registry/fhir-xml.js';
 
-/** Splits a token search value `system|code` (FHIR R4 search.html#token). */
-function parseToken(value: string): { system: string | null; code: string } {
-  const bar = value.indexOf('|');
-  return bar < 0 ? { system: null, code: value } : { system: value.slice(0, bar), code: value.slice(bar + 1) };
+function requireBody(request: FastifyRequest): Buffer {
+  if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+    throw invalid('The request has no body');
+  }
+  return request.body;
 }
 
+/** The registry's DocumentReferences: read, history, withdraw (PUT/PATCH), and NRL-style pointers (POST). */
 @Controller('fhir/DocumentReference')
 export class DocumentReferenceController {
   constructor(
-    private readonly documentReferences: DocumentReferenceRepository,
+    private readonly documentReferences: DocumentReferenceService,
     private readonly config: AppConfig,
   ) {}
 
-  @Get()
-  @RequireScope('DocumentReference', 's')
-  async search(@Query('patient.identifier') patientIdentifier: string | undefined, @Res() reply: FastifyReply) {
-    if (!patientIdentifier) {
-      throw invalid('Search needs patient.identifier, e.g. patient.identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919');
-    }
-    const { system, code } = parseToken(patientIdentifier);
-    const rows = await this.documentReferences.findByPatientIdentifier(system || null, code, 500);
-    const base = `${this.config.baseUrl}/fhir`;
-    await sendJson(reply, 200, {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: rows.length,
-      link: [{ relation: 'self', url: `${base}/DocumentReference?patient.identifier=${encodeURIComponent(patientIdentifier)}` }],
-      entry: rows.map((row) => ({
-        fullUrl: `${base}/DocumentReference/${row.id}`,
-        resource: JSON.parse(row.resource) as unknown,
-        search: { mode: 'match' },
-      })),
-    });
+  @Post()
+  @RequireScope('DocumentReference', 'c')
+  async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const resource = this.parseResource(request);
+    const stored = await this.documentReferences.createPointer(resource, principalOf(request)?.organization);
+    await this.sendVersion(request, reply, 201, stored);
   }
 
   @Get(':id')
   @RequireScope('DocumentReference', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const row = await this.documentReferences.findById(id);
-    if (!row) {
-      throw notFound(`DocumentReference/${id} is not known to this server`);
-    }
-    const etag = versionEtag(row.versionId);
-    reply.header('etag', etag).header('last-modified', new Date(row.lastUpdatedMs).toUTCString());
+    const { resource } = await this.documentReferences.read(id);
+    const etag = versionEtag(resource.meta.versionId);
+    reply.header('etag', etag).header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
     if (notModified(request, etag)) {
       await reply.status(304).send();
       return;
     }
-    await sendJson(reply, 200, JSON.parse(row.resource));
+    await sendJson(reply, 200, resource);
+  }
+
+  @Get(':id/_history')
+  @RequireScope('DocumentReference', 'r')
+  async history(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    const versions = await this.documentReferences.history(id);
+    const base = `${this.config.baseUrl}/fhir/DocumentReference/${id}`;
+    await sendJson(reply, 200, {
+      resourceType: 'Bundle',
+      type: 'history',
+      total: versions.length,
+      link: [{ relation: 'self', url: `${base}/_history` }],
+      entry: versions.map((resource) => ({
+        fullUrl: base,
+        resource,
+        request: { method: resource.meta.versionId === '1' ? 'POST' : 'PUT', url: `DocumentReference/${id}` },
+        response: { status: resource.meta.versionId === '1' ? '201 Created' : '200 OK', etag: versionEtag(resource.meta.versionId), lastModified: resource.meta.lastUpdated },
+      })),
+    });
+  }
+
+  @Get(':id/_history/:vid')
+  @RequireScope('DocumentReference', 'r')
+  async vread(@Param('id') id: string, @Param('vid') vid: string, @Res() reply: FastifyReply): Promise<void> {
+    const resource = await this.documentReferences.version(id, vid);
+    reply.header('etag', versionEtag(resource.meta.versionId)).header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
+    await sendJson(reply, 200, resource);
+  }
+
+  /** Withdraw or relabel with a whole resource: only status and securityLabel may differ. */
+  @Put(':id')
+  @RequireScope('DocumentReference', 'u')
+  async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const resource = this.parseResource(request);
+    const next = await this.documentReferences.change(
+      id,
+      { kind: 'update', resource },
+      principalOf(request)?.organization,
+      request.headers['if-match'],
+    );
+    await this.sendVersion(request, reply, 200, next);
+  }
+
+  /** Withdraw or relabel with a JSON Patch (application/json-patch+json). */
+  @Patch(':id')
+  @RequireScope('DocumentReference', 'u')
+  async patch(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const mediaType = parseMediaType(request.headers['content-type']);
+    if (mediaType?.type !== 'application/json-patch+json') {
+      throw unsupportedMediaType('PATCH takes a JSON Patch: send Content-Type application/json-patch+json');
+    }
+    let operations: unknown;
+    try {
+      operations = JSON.parse(requireBody(request).toString('utf8'));
+    } catch {
+      throw invalid('The JSON Patch body is not valid JSON');
+    }
+    const next = await this.documentReferences.change(
+      id,
+      { kind: 'patch', operations },
+      principalOf(request)?.organization,
+      request.headers['if-match'],
+    );
+    await this.sendVersion(request, reply, 200, next);
+  }
+
+  @Delete(':id')
+  @Public()
+  refuseDelete(): never {
+    throw methodNotAllowed(
+      'DocumentReferences are not deleted: withdraw one by setting status to entered-in-error (PATCH or PUT)',
+      'GET, PUT, PATCH',
+    );
+  }
+
+  private parseResource(request: FastifyRequest) {
+    const body = requireBody(request);
+    const format = requireFhirFormat(parseMediaType(request.headers['content-type']));
+    return format === 'json' ? parseFhirJson(body) : parseFhirXml(body);
+  }
+
+  private async sendVersion(request: FastifyRequest, reply: FastifyReply, status: number, resource: StoredDocumentReference) {
+    reply
+      .status(status)
+      .header('etag', versionEtag(resource.meta.versionId))
+      .header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
+    if (status === 201) {
+      reply.header('location', `${this.config.baseUrl}/fhir/DocumentReference/${resource.id}/_history/${resource.meta.versionId}`);
+    }
+    switch (preferredReturn(request)) {
+      case 'minimal':
+        await reply.send();
+        return;
+      case 'OperationOutcome':
+        await sendOutcome(reply, status, [
+          { severity: 'information', code: 'informational', diagnostics: `DocumentReference/${resource.id} version ${resource.meta.versionId}` },
+        ]);
+        return;
+      case 'representation':
+        await sendJson(reply, status, resource);
+        return;
+    }
   }
 }

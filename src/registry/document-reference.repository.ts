@@ -5,18 +5,22 @@ import { DocumentReferenceEntity } from './document-reference.entity.js';
 import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import { DocumentReferenceVersionEntity } from './document-reference-version.entity.js';
 import { documentReferenceTokens } from './document-reference-tokens.js';
+import { recipientsOf } from './document-reference-recipients.js';
 
-export interface IndexedDocumentReference {
-  resource: FhirResource;
+/** A DocumentReference resource as this server keeps it: id, meta.versionId and meta.lastUpdated always set. */
+export type StoredDocumentReference = FhirResource & {
+  id: string;
+  status: string;
+  date?: string;
+  meta: { versionId: string; lastUpdated: string; [key: string]: unknown };
+  type?: { coding?: { system?: string; code?: string }[] };
+};
+
+export interface DocumentReferenceRow {
+  resource: StoredDocumentReference;
   patientNhsNumber: string | null;
   custodianOds: string | null;
   bundleId: string | null;
-  recipients: string[];
-}
-
-interface Coding {
-  system?: string;
-  code?: string;
 }
 
 /** Storage of DocumentReferences: current row, search tokens and the version history, always written together. */
@@ -24,21 +28,19 @@ interface Coding {
 export class DocumentReferenceRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Inserts version 1 of a DocumentReference inside the caller's transaction. */
-  async insert(manager: EntityManager, doc: IndexedDocumentReference): Promise<void> {
-    const resource = doc.resource as FhirResource & {
-      id: string;
-      date?: string;
-      meta: { versionId: string; lastUpdated: string };
-      type?: { coding?: Coding[] };
-      status: string;
-    };
+  /**
+   * Writes a version of a DocumentReference inside the caller's transaction: version 1 inserts, later versions
+   * replace the current row and its tokens. Every version is also appended to the history.
+   */
+  async save(manager: EntityManager, doc: DocumentReferenceRow): Promise<void> {
+    const { resource } = doc;
+    const versionId = Number(resource.meta.versionId);
     const lastUpdatedMs = Date.parse(resource.meta.lastUpdated);
     const json = JSON.stringify(resource);
     const firstType = resource.type?.coding?.find((c) => c.code);
-    await manager.insert(DocumentReferenceEntity, {
+    const row = {
       id: resource.id,
-      versionId: Number(resource.meta.versionId),
+      versionId,
       status: resource.status,
       patientNhsNumber: doc.patientNhsNumber,
       typeSystem: firstType?.system ?? null,
@@ -48,8 +50,15 @@ export class DocumentReferenceRepository {
       lastUpdatedMs,
       bundleId: doc.bundleId,
       resource: json,
-    });
-    const tokens = documentReferenceTokens(resource, doc.recipients);
+    };
+    if (versionId === 1) {
+      await manager.insert(DocumentReferenceEntity, row);
+    } else {
+      const { id, ...changes } = row;
+      await manager.update(DocumentReferenceEntity, { id }, changes);
+      await manager.delete(DocumentReferenceTokenEntity, { documentReferenceId: id });
+    }
+    const tokens = documentReferenceTokens(resource, recipientsOf(resource));
     if (tokens.length > 0) {
       await manager.insert(
         DocumentReferenceTokenEntity,
@@ -58,14 +67,23 @@ export class DocumentReferenceRepository {
     }
     await manager.insert(DocumentReferenceVersionEntity, {
       documentReferenceId: resource.id,
-      versionId: Number(resource.meta.versionId),
+      versionId,
       lastUpdatedMs,
       resource: json,
     });
   }
 
-  async findById(id: string): Promise<DocumentReferenceEntity | null> {
-    return this.dataSource.getRepository(DocumentReferenceEntity).findOneBy({ id });
+  async findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<DocumentReferenceEntity | null> {
+    return manager.getRepository(DocumentReferenceEntity).findOneBy({ id });
+  }
+
+  /** The current row, locked for the rest of the transaction on PostgreSQL (SQLite transactions are serial). */
+  async findForUpdate(manager: EntityManager, id: string): Promise<DocumentReferenceEntity | null> {
+    const query = manager.getRepository(DocumentReferenceEntity).createQueryBuilder('d').where('d.id = :id', { id });
+    if (manager.connection.options.type === 'postgres') {
+      query.setLock('pessimistic_write');
+    }
+    return query.getOne();
   }
 
   async findByBundleId(manager: EntityManager, bundleId: string): Promise<DocumentReferenceEntity | null> {
@@ -87,4 +105,19 @@ export class DocumentReferenceRepository {
     }
     return query.getMany();
   }
+
+  /** Every version, newest first. */
+  async history(id: string): Promise<DocumentReferenceVersionEntity[]> {
+    return this.dataSource
+      .getRepository(DocumentReferenceVersionEntity)
+      .find({ where: { documentReferenceId: id }, order: { versionId: 'DESC' } });
+  }
+
+  async version(id: string, versionId: number): Promise<DocumentReferenceVersionEntity | null> {
+    return this.dataSource.getRepository(DocumentReferenceVersionEntity).findOneBy({ documentReferenceId: id, versionId });
+  }
+}
+
+export function parseStored(row: { resource: string }): StoredDocumentReference {
+  return JSON.parse(row.resource) as StoredDocumentReference;
 }

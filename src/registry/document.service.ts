@@ -3,14 +3,16 @@ import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { FhirError, conflict, notFound, unprocessable } from '../common/fhir-error.js';
+import { FhirError, conflict, forbidden, notFound, unprocessable } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { BlobStore } from '../storage/blob-store.js';
 import { IntegrityError, readVerified } from '../storage/integrity.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 import { detectFhirVersion, validateDocumentBundle } from './document-bundle.js';
 import { buildDocumentReference } from './document-reference-index.js';
-import { DocumentReferenceRepository } from './document-reference.repository.js';
+import { DocumentReferenceRepository, type StoredDocumentReference } from './document-reference.repository.js';
+import { withRecipients } from './document-reference-recipients.js';
+import { DocumentReferenceService } from './document-reference.service.js';
 import { parseFhirJson, type FhirResource } from './fhir-json.js';
 import { parseFhirXml } from './fhir-xml.js';
 
@@ -20,6 +22,8 @@ export interface DocumentSubmission {
   /** The Content-Type header as the sender gave it; served back with the bytes. */
   contentType: string;
   declaredFhirVersion?: string;
+  /** ODS code of the submitting organisation (the token's organization claim). */
+  submitterOds?: string;
 }
 
 export interface SubmittedDocument {
@@ -33,6 +37,22 @@ export interface SubmittedDocument {
 
 const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
+/**
+ * NRL's rule: a sender submits only documents it is the custodian of. A document without an ODS-coded
+ * custodian (HL7 and IHE examples have none) is owned by the organisation that submitted it.
+ */
+function owningOrganisation(custodianOds: string | undefined, submitterOds: string | undefined): string {
+  if (!submitterOds) {
+    throw forbidden('The access token carries no organization claim: submitting documents needs the ODS code of the sender');
+  }
+  if (custodianOds && custodianOds !== submitterOds) {
+    throw forbidden(
+      `Composition.custodian is ${custodianOds} but the token's organisation is ${submitterOds}: only the custodian may submit a document`,
+    );
+  }
+  return submitterOds;
+}
+
 /** Submitting and reading immutable document Bundles, each indexed as a DocumentReference. */
 @Injectable()
 export class DocumentService {
@@ -42,6 +62,7 @@ export class DocumentService {
     private readonly dataSource: DataSource,
     private readonly blobs: BlobStore,
     private readonly documentReferences: DocumentReferenceRepository,
+    private readonly lifecycle: DocumentReferenceService,
     private readonly config: AppConfig,
   ) {}
 
@@ -60,6 +81,7 @@ export class DocumentService {
     if (errors.length > 0 || !facts) {
       throw unprocessable([...errors, ...warnings]);
     }
+    const ownerOds = owningOrganisation(facts.custodian?.odsCode, submission.submitterOds);
     const sha256 = sha256Hex(submission.body);
     const previous = await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
     if (previous) {
@@ -82,37 +104,47 @@ export class DocumentService {
       size: stored.size,
       sha256: stored.sha256,
       sha1: stored.sha1,
-      custodianOds: facts.custodian?.odsCode ?? null,
+      custodianOds: ownerOds,
       createdAt: now,
     };
-    const documentReference = buildDocumentReference(facts, {
-      id: randomUUID(),
-      bundleUrl: `${this.config.baseUrl}/fhir/Bundle/${bundleId}`,
-      contentType: submission.contentType,
-      size: stored.size,
-      sha1: stored.sha1,
-      createdAt: new Date(now),
-    });
+    const draft = withRecipients(
+      buildDocumentReference(facts, {
+        id: randomUUID(),
+        bundleUrl: `${this.config.baseUrl}/fhir/Bundle/${bundleId}`,
+        contentType: submission.contentType,
+        size: stored.size,
+        sha1: stored.sha1,
+        createdAt: new Date(now),
+      }),
+      [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes],
+    ) as StoredDocumentReference;
+    let documentReference = draft;
     try {
       await this.dataSource.transaction(async (manager) => {
         await manager.insert(DocumentBundleEntity, row);
-        await this.documentReferences.insert(manager, {
+        const relatesTo = await this.lifecycle.applyRelations(manager, facts.relatesTo, ownerOds);
+        documentReference = relatesTo.length > 0 ? { ...draft, relatesTo } : draft;
+        await this.documentReferences.save(manager, {
           resource: documentReference,
           patientNhsNumber: facts.subject.nhsNumber ?? null,
-          custodianOds: facts.custodian?.odsCode ?? null,
+          custodianOds: ownerOds,
           bundleId,
-          recipients: [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes],
+        });
+        await this.lifecycle.recordEvent(manager, {
+          kind: 'created',
+          documentReferenceId: documentReference.id,
+          versionId: documentReference.meta.versionId,
         });
       });
     } catch (error) {
       // A concurrent submission of the same identifier won the unique index; our blob is an orphan the sweep removes.
-      const winner = await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
+      const winner = error instanceof FhirError ? undefined : await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
       if (winner) {
         return this.retryOutcome(winner, sha256, warnings);
       }
       throw error;
     }
-    return { created: true, bundle: row, documentReferenceId: documentReference.id as string, warnings };
+    return { created: true, bundle: row, documentReferenceId: documentReference.id, warnings };
   }
 
   async getBundle(id: string): Promise<DocumentBundleEntity> {

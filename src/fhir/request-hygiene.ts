@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/app-config.js';
+import { FhirError } from '../common/fhir-error.js';
+
+const CORRELATION_HEADER = 'x-correlation-id';
+
+/** A request's correlation id: the caller's X-Correlation-ID, else its request id. */
+export function correlationIdOf(request: FastifyRequest): string {
+  const header = request.headers[CORRELATION_HEADER];
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && /^[\w.:-]{1,128}$/.test(value) ? value : request.id;
+}
+
+/**
+ * Rate-limit bucket: one per bearer token (hashed, never stored), else per address. Unverified claims are
+ * not used, so nobody can spend another client's allowance by naming it.
+ */
+function clientKey(request: FastifyRequest): string {
+  const authorization = request.headers.authorization;
+  return authorization
+    ? `token:${createHash('sha256').update(authorization).digest('base64url')}`
+    : `ip:${request.ip}`;
+}
+
+/** Security headers, CORS (closed unless CORS_ORIGINS), rate limits and request/correlation ids on every response. */
+export async function registerRequestHygiene(app: NestFastifyApplication, config: AppConfig): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
+    exposedHeaders: ['location', 'etag', 'last-modified', 'content-location', 'x-request-id', CORRELATION_HEADER],
+  });
+  await app.register(rateLimit, {
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: clientKey,
+    allowList: (request) => request.url.startsWith('/health/'),
+    errorResponseBuilder: (_request, context) =>
+      new FhirError(429, 'throttled', `Too many requests: the limit is ${context.max} a minute; retry after ${context.after}`, {
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+      }),
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id).header(CORRELATION_HEADER, correlationIdOf(request));
+  });
+}
