@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'data/', 'src/database/migrations/', 'src/registry/fhir-element-cardinality.ts'] },
+  { ignores: ['eslint.config.js', 'jest.config.js', 'dist/', 'node_modules/', 'coverage/', 'data/', 'src/database/migrations/', 'src/registry/fhir-element-cardinality.ts'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

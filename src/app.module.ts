@@ -1,5 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AuditAuthFailureRecorder } from './audit/audit-auth-failure-recorder.js';
+import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { FhirExceptionFilter } from './common/fhir-exception.filter.js';
 import { AppConfig } from './config/app-config.js';
@@ -7,6 +9,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { FhirModule } from './fhir/fhir.module.js';
 import { HealthModule } from './health/health.module.js';
+import { NotificationsModule } from './notifications/notifications.module.js';
 import { StorageModule } from './storage/storage.module.js';
 
 @Module({})
@@ -14,7 +17,16 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, StorageModule, AuthModule, FhirModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        StorageModule,
+        AuthModule.forRoot({ failureRecorder: AuditAuthFailureRecorder, imports: [AuditModule] }),
+        AuditModule,
+        FhirModule,
+        HealthModule,
+        NotificationsModule.forRoot(config),
+      ],
       providers: [{ provide: APP_FILTER, useClass: FhirExceptionFilter }],
     };
   }

@@ -14,8 +14,16 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(config);
+  if (!config.appRoles.includes('api')) {
+    // Worker only: the relay and delivery run, but no HTTP port is opened.
+    await app.init();
+    new Logger('Main').log(`FHIR registry worker running (database ${config.database.kind})`);
+    return;
+  }
   await app.listen(config.port, config.host);
-  new Logger('Main').log(`FHIR registry listening on ${config.baseUrl}/fhir (database ${config.database.kind}, blobs ${config.blobStore.kind})`);
+  new Logger('Main').log(
+    `FHIR registry listening on ${config.baseUrl}/fhir (database ${config.database.kind}, blobs ${config.blobStore.kind})`,
+  );
 }
 
 void main();

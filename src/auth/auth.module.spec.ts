@@ -53,8 +53,9 @@ class FhirErrorFilter implements ExceptionFilter {
 @Injectable()
 class RecordingFailures extends AuthFailureRecorder {
   static readonly failures: FhirError[] = [];
-  override async recordFailure(_request: FastifyRequest, error: FhirError): Promise<void> {
+  override recordFailure(_request: FastifyRequest, error: FhirError): Promise<void> {
     RecordingFailures.failures.push(error);
+    return Promise.resolve();
   }
 }
 

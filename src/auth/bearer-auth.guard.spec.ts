@@ -42,8 +42,9 @@ class BinariesController {
 
 class RecordingFailures extends AuthFailureRecorder {
   readonly failures: FhirError[] = [];
-  override async recordFailure(_request: FastifyRequest, error: FhirError): Promise<void> {
+  override recordFailure(_request: FastifyRequest, error: FhirError): Promise<void> {
     this.failures.push(error);
+    return Promise.resolve();
   }
 }
 

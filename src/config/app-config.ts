@@ -36,12 +36,24 @@ export abstract class AppConfig {
     readonly audience: string;
     readonly allowLocalIssuer: boolean;
     readonly clockToleranceSeconds: number;
+    readonly tokenUrl?: string;
   };
   abstract readonly metricsToken?: string;
   abstract readonly corsOrigins: readonly string[];
   abstract readonly rateLimitPerMinute: number;
   abstract readonly requestTimeoutMs: number;
   abstract readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  abstract readonly notifications: {
+    /** Hosts and CIDRs exempt from the https and public-address rules of subscription endpoints. */
+    readonly endpointAllowlist: readonly string[];
+    readonly deliveryTimeoutMs: number;
+    readonly retryHours: number;
+    readonly backoffBaseMs: number;
+    readonly failuresBeforeError: number;
+    readonly deliveryConcurrency: number;
+    readonly relayPollMs: number;
+    readonly heartbeatCheckSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -63,18 +75,34 @@ interface VariableSpec {
 
 /** Every variable the server reads, with its default and a one-line description (mirrored in .env.example and README). */
 export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
-  { name: 'NODE_ENV', default: 'development', doc: 'production refuses the local token issuer unless AUTH_ALLOW_LOCAL_ISSUER=true' },
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    doc: 'production refuses the local token issuer unless AUTH_ALLOW_LOCAL_ISSUER=true',
+  },
   { name: 'PORT', default: '8080', doc: 'TCP port the API listens on' },
   { name: 'HOST', default: '127.0.0.1', doc: 'interface the API binds to (0.0.0.0 in containers)' },
   { name: 'BASE_URL', default: 'http://HOST:PORT', doc: 'public base URL used in Location headers and fullUrls' },
   { name: 'DATA_DIR', default: './data', doc: 'folder for the embedded database, blobs and the local signing key' },
-  { name: 'DATABASE_URL', default: 'sqlite:./data/registry.db', doc: 'sqlite:PATH or postgres://user:pass@host:port/db' },
-  { name: 'SQLITE_SYNCHRONOUS', default: 'FULL', doc: 'FULL (durable, default) or NORMAL (faster, may lose the last commits on power loss)' },
+  {
+    name: 'DATABASE_URL',
+    default: 'sqlite:./data/registry.db',
+    doc: 'sqlite:PATH or postgres://user:pass@host:port/db',
+  },
+  {
+    name: 'SQLITE_SYNCHRONOUS',
+    default: 'FULL',
+    doc: 'FULL (durable, default) or NORMAL (faster, may lose the last commits on power loss)',
+  },
   { name: 'BLOB_STORE', default: 'file:./data/blobs', doc: 'file:DIRECTORY or s3://BUCKET[/prefix]' },
   { name: 'S3_ENDPOINT', default: '', doc: 'S3-compatible endpoint (MinIO, s3rver); empty for AWS' },
   { name: 'S3_REGION', default: 'eu-west-2', doc: 'S3 region' },
   { name: 'S3_FORCE_PATH_STYLE', default: 'false', doc: 'true for MinIO and most S3-compatible servers' },
-  { name: 'S3_PART_SIZE_MB', default: '8', doc: 'multipart upload part size; memory per upload is about part size x (queue size + 1)' },
+  {
+    name: 'S3_PART_SIZE_MB',
+    default: '8',
+    doc: 'multipart upload part size; memory per upload is about part size x (queue size + 1)',
+  },
   { name: 'S3_QUEUE_SIZE', default: '2', doc: 'parts uploaded concurrently per upload' },
   { name: 'AWS_ACCESS_KEY_ID', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
   { name: 'AWS_SECRET_ACCESS_KEY', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
@@ -83,16 +111,53 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   { name: 'APP_ROLES', default: 'api,worker', doc: 'api, worker or both (comma-separated)' },
   { name: 'MAX_RESOURCE_BYTES', default: '10485760', doc: 'largest JSON/XML body accepted (10 MiB)' },
   { name: 'MAX_BINARY_BYTES', default: '2147483648', doc: 'largest Binary upload accepted (2 GiB)' },
-  { name: 'AUTH_JWKS_URI', default: '', doc: 'JWKS of the identity provider; empty = local signing key under DATA_DIR' },
+  {
+    name: 'AUTH_JWKS_URI',
+    default: '',
+    doc: 'JWKS of the identity provider; empty = local signing key under DATA_DIR',
+  },
   { name: 'AUTH_ISSUER', default: 'urn:fhir-document-registry:local', doc: 'required iss of access tokens' },
   { name: 'AUTH_AUDIENCE', default: 'urn:fhir-document-registry', doc: 'required aud of access tokens' },
   { name: 'AUTH_ALLOW_LOCAL_ISSUER', default: 'false', doc: 'allow the local issuer when NODE_ENV=production' },
   { name: 'AUTH_CLOCK_TOLERANCE_SECONDS', default: '30', doc: 'clock skew allowed on exp and nbf' },
+  {
+    name: 'AUTH_TOKEN_URL',
+    default: '',
+    doc: 'token endpoint of the identity provider, advertised in metadata and SMART configuration',
+  },
   { name: 'METRICS_TOKEN', default: '', doc: 'static bearer token for /metrics; empty = open' },
   { name: 'CORS_ORIGINS', default: '', doc: 'comma-separated allowed origins; empty = CORS closed' },
   { name: 'RATE_LIMIT_PER_MINUTE', default: '600', doc: 'requests per minute per client before 429' },
   { name: 'REQUEST_TIMEOUT_MS', default: '120000', doc: 'time a request may take before it is cut off' },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
+  {
+    name: 'SUBSCRIPTION_ENDPOINT_ALLOWLIST',
+    default: '',
+    doc: 'comma-separated hosts or CIDRs a subscription endpoint may use despite the https and public-address rules',
+  },
+  { name: 'DELIVERY_TIMEOUT_MS', default: '10000', doc: 'time one webhook delivery attempt may take' },
+  {
+    name: 'DELIVERY_RETRY_HOURS',
+    default: '24',
+    doc: 'how long a failing notification is retried before it is given up',
+  },
+  {
+    name: 'DELIVERY_BACKOFF_BASE_MS',
+    default: '10000',
+    doc: 'first retry delay; doubles per attempt (with jitter), capped at one hour',
+  },
+  {
+    name: 'DELIVERY_FAILURES_BEFORE_ERROR',
+    default: '3',
+    doc: 'consecutive failed attempts that put a Subscription into status error',
+  },
+  { name: 'DELIVERY_CONCURRENCY', default: '10', doc: 'webhook deliveries a worker process runs at once' },
+  { name: 'OUTBOX_POLL_MS', default: '200', doc: 'how often the worker looks for new notification events' },
+  {
+    name: 'HEARTBEAT_CHECK_SECONDS',
+    default: '30',
+    doc: 'how often the worker looks for subscriptions due a heartbeat',
+  },
 ];
 
 function read(env: Env, name: string): string {
@@ -255,12 +320,23 @@ export function loadConfig(env: Env): AppConfig {
       audience: read(env, 'AUTH_AUDIENCE'),
       allowLocalIssuer,
       clockToleranceSeconds: integer(env, 'AUTH_CLOCK_TOLERANCE_SECONDS', 0, 600),
+      tokenUrl: read(env, 'AUTH_TOKEN_URL') ? httpUrl('AUTH_TOKEN_URL', read(env, 'AUTH_TOKEN_URL')) : undefined,
     },
     metricsToken: read(env, 'METRICS_TOKEN') || undefined,
     corsOrigins: list(env, 'CORS_ORIGINS'),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
+    notifications: {
+      endpointAllowlist: list(env, 'SUBSCRIPTION_ENDPOINT_ALLOWLIST'),
+      deliveryTimeoutMs: integer(env, 'DELIVERY_TIMEOUT_MS', 100, 600_000),
+      retryHours: integer(env, 'DELIVERY_RETRY_HOURS', 0, 24 * 30),
+      backoffBaseMs: integer(env, 'DELIVERY_BACKOFF_BASE_MS', 1, 3_600_000),
+      failuresBeforeError: integer(env, 'DELIVERY_FAILURES_BEFORE_ERROR', 1, 1000),
+      deliveryConcurrency: integer(env, 'DELIVERY_CONCURRENCY', 1, 1000),
+      relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
+      heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
+    },
   };
 }
 

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
+import { serialiseTransactions } from './serial-transactions.js';
 
 /** The registry database (SQLite or PostgreSQL, from DATABASE_URL); migrations run at start-up. */
 @Module({
@@ -9,6 +11,13 @@ import { dataSourceOptions } from './data-source-options.js';
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config), retryAttempts: 3, retryDelay: 1000 }),
+      dataSourceFactory: async (options) => {
+        const dataSource = new DataSource(options!);
+        if (dataSource.options.type === 'better-sqlite3') {
+          serialiseTransactions(dataSource);
+        }
+        return dataSource.initialize();
+      },
     }),
   ],
 })

@@ -1,6 +1,14 @@
+import { AuditEvent1795720000001 } from './migrations/postgres/1795720000001-AuditEvent.js';
+import { AuditEvent1795720000000 } from './migrations/sqlite/1795720000000-AuditEvent.js';
 import { InitialSchema1795687729458 } from './migrations/postgres/1795687729458-InitialSchema.js';
 import { InitialSchema1795687728673 } from './migrations/sqlite/1795687728673-InitialSchema.js';
+import { NotificationSchema1795700000001 } from './migrations/postgres/1795700000001-NotificationSchema.js';
+import { NotificationSchema1795700000000 } from './migrations/sqlite/1795700000000-NotificationSchema.js';
+import { SearchTokenValues1795710000001 } from './migrations/postgres/1795710000001-SearchTokenValues.js';
+import { SearchTokenValues1795710000000 } from './migrations/sqlite/1795710000000-SearchTokenValues.js';
+import { SubmissionSet1795734000001 } from './migrations/postgres/1795734000001-SubmissionSet.js';
+import { SubmissionSet1795734000000 } from './migrations/sqlite/1795734000000-SubmissionSet.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
-export const SQLITE_MIGRATIONS: Function[] = [InitialSchema1795687728673];
-export const POSTGRES_MIGRATIONS: Function[] = [InitialSchema1795687729458];
+export const SQLITE_MIGRATIONS: Function[] = [InitialSchema1795687728673, NotificationSchema1795700000000, SearchTokenValues1795710000000, AuditEvent1795720000000, SubmissionSet1795734000000];
+export const POSTGRES_MIGRATIONS: Function[] = [InitialSchema1795687729458, NotificationSchema1795700000001, SearchTokenValues1795710000001, AuditEvent1795720000001, SubmissionSet1795734000001];

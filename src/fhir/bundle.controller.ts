@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, preferredReturn, sendOutcome } from './fhir-response.js';
@@ -30,8 +31,15 @@ export class BundleController {
       contentType: request.headers['content-type']!.trim(),
       declaredFhirVersion: mediaType?.fhirVersion,
       submitterOds: principalOf(request)?.organization,
+      actor: actorOf(request),
     });
     const { bundle } = result;
+    const audit = auditContext(request);
+    audit.recorded = result.created;
+    audit.entities.push({ reference: `DocumentReference/${result.documentReferenceId}` });
+    if (result.patientNhsNumber) {
+      audit.patientNhsNumbers.push(result.patientNhsNumber);
+    }
     reply
       .status(result.created ? 201 : 200)
       .header('location', `${this.config.baseUrl}/fhir/Bundle/${bundle.id}`)
@@ -63,6 +71,10 @@ export class BundleController {
   @RequireScope('Bundle', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);
+    const patient = await this.documents.patientOf(bundle.id);
+    if (patient) {
+      auditContext(request).patientNhsNumbers.push(patient);
+    }
     const etag = contentEtag(bundle.sha256);
     reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());
     if (notModified(request, etag)) {

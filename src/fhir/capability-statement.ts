@@ -1,8 +1,8 @@
 import type { AppConfig } from '../config/app-config.js';
-import { RESOURCE_CAPABILITIES } from './capabilities.js';
+import { RESOURCE_CAPABILITIES, SYSTEM_INTERACTIONS } from './capabilities.js';
 
 /** The R4 CapabilityStatement, built from RESOURCE_CAPABILITIES so it cannot drift from the routes. */
-export function capabilityStatement(config: Pick<AppConfig, 'baseUrl'>, software: { version: string }) {
+export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>, software: { version: string }) {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -15,14 +15,58 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl'>, software
     rest: [
       {
         mode: 'server',
+        security: {
+          cors: false,
+          service: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+            },
+          ],
+          description:
+            'OAuth 2.0 bearer JWT access tokens with SMART v2 system/ and user/ scopes (v1 .read/.write accepted); ' +
+            `issuer ${config.auth.issuer}, audience ${config.auth.audience}. See ${config.baseUrl}/fhir/.well-known/smart-configuration`,
+          ...(config.auth.tokenUrl
+            ? {
+                extension: [
+                  {
+                    url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+                    extension: [{ url: 'token', valueUri: config.auth.tokenUrl }],
+                  },
+                ],
+              }
+            : {}),
+        },
         resource: RESOURCE_CAPABILITIES.map((capability) => ({
           type: capability.type,
           documentation: capability.documentation,
           interaction: capability.interactions.map((code) => ({ code })),
           ...(capability.type === 'Bundle' || capability.type === 'Binary' ? {} : { versioning: 'versioned' }),
           searchParam: capability.searchParams.map((p) => ({ name: p.name, type: p.type, documentation: p.documentation })),
+          ...(capability.type === 'Subscription'
+            ? {
+                operation: [
+                  { name: 'status', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status' },
+                  { name: 'events', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events' },
+                ],
+              }
+            : {}),
         })),
+        interaction: SYSTEM_INTERACTIONS.map(({ code, documentation }) => ({ code, documentation })),
       },
     ],
+  };
+}
+
+/** SMART App Launch discovery document (.well-known/smart-configuration) for backend-services clients. */
+export function smartConfiguration(config: Pick<AppConfig, 'auth'>) {
+  return {
+    issuer: config.auth.issuer,
+    ...(config.auth.jwksUri ? { jwks_uri: config.auth.jwksUri } : {}),
+    ...(config.auth.tokenUrl ? { token_endpoint: config.auth.tokenUrl } : {}),
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
+    scopes_supported: ['system/*.cruds', 'system/DocumentReference.rs', 'system/Bundle.cr', 'system/Binary.cr', 'system/Subscription.cruds', 'system/AuditEvent.rs'],
+    capabilities: ['client-confidential-asymmetric', 'permission-v1', 'permission-v2'],
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
@@ -10,6 +11,24 @@ import { parseFhirJson } from '../registry/fhir-json.js';
 import { notModified, preferredReturn, sendJson, sendOutcome, versionEtag } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
 import { parseFhirXml } from '../registry/fhir-xml.js';
+
+/** Tells the audit trail which DocumentReference and patient a request touched. */
+function audited(request: FastifyRequest, resource: StoredDocumentReference): StoredDocumentReference {
+  const context = auditContext(request);
+  context.entities.push({ reference: `DocumentReference/${resource.id}` });
+  const subject = resource.subject as { identifier?: { system?: string; value?: string } } | undefined;
+  if (subject?.identifier?.system === 'https://fhir.nhs.uk/Id/nhs-number' && subject.identifier.value) {
+    context.patientNhsNumbers.push(subject.identifier.value);
+  }
+  return resource;
+}
+
+function withdrawalAudited(request: FastifyRequest, resource: StoredDocumentReference): StoredDocumentReference {
+  if (resource.status === 'entered-in-error') {
+    auditContext(request).subtype = 'withdraw';
+  }
+  return resource;
+}
 
 function requireBody(request: FastifyRequest): Buffer {
   if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
@@ -30,14 +49,14 @@ export class DocumentReferenceController {
   @RequireScope('DocumentReference', 'c')
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
-    const stored = await this.documentReferences.createPointer(resource, principalOf(request)?.organization);
+    const stored = audited(request, await this.documentReferences.createPointer(resource, principalOf(request)?.organization));
     await this.sendVersion(request, reply, 201, stored);
   }
 
   @Get(':id')
   @RequireScope('DocumentReference', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const { resource } = await this.documentReferences.read(id);
+    const resource = audited(request, (await this.documentReferences.read(id)).resource);
     const etag = versionEtag(resource.meta.versionId);
     reply.header('etag', etag).header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
     if (notModified(request, etag)) {
@@ -61,16 +80,27 @@ export class DocumentReferenceController {
         fullUrl: base,
         resource,
         request: { method: resource.meta.versionId === '1' ? 'POST' : 'PUT', url: `DocumentReference/${id}` },
-        response: { status: resource.meta.versionId === '1' ? '201 Created' : '200 OK', etag: versionEtag(resource.meta.versionId), lastModified: resource.meta.lastUpdated },
+        response: {
+          status: resource.meta.versionId === '1' ? '201 Created' : '200 OK',
+          etag: versionEtag(resource.meta.versionId),
+          lastModified: resource.meta.lastUpdated,
+        },
       })),
     });
   }
 
   @Get(':id/_history/:vid')
   @RequireScope('DocumentReference', 'r')
-  async vread(@Param('id') id: string, @Param('vid') vid: string, @Res() reply: FastifyReply): Promise<void> {
-    const resource = await this.documentReferences.version(id, vid);
-    reply.header('etag', versionEtag(resource.meta.versionId)).header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
+  async vread(
+    @Param('id') id: string,
+    @Param('vid') vid: string,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const resource = audited(request, await this.documentReferences.version(id, vid));
+    reply
+      .header('etag', versionEtag(resource.meta.versionId))
+      .header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
     await sendJson(reply, 200, resource);
   }
 
@@ -85,7 +115,7 @@ export class DocumentReferenceController {
       principalOf(request)?.organization,
       request.headers['if-match'],
     );
-    await this.sendVersion(request, reply, 200, next);
+    await this.sendVersion(request, reply, 200, withdrawalAudited(request, audited(request, next)));
   }
 
   /** Withdraw or relabel with a JSON Patch (application/json-patch+json). */
@@ -108,7 +138,7 @@ export class DocumentReferenceController {
       principalOf(request)?.organization,
       request.headers['if-match'],
     );
-    await this.sendVersion(request, reply, 200, next);
+    await this.sendVersion(request, reply, 200, withdrawalAudited(request, audited(request, next)));
   }
 
   @Delete(':id')
@@ -126,13 +156,21 @@ export class DocumentReferenceController {
     return format === 'json' ? parseFhirJson(body) : parseFhirXml(body);
   }
 
-  private async sendVersion(request: FastifyRequest, reply: FastifyReply, status: number, resource: StoredDocumentReference) {
+  private async sendVersion(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    status: number,
+    resource: StoredDocumentReference,
+  ) {
     reply
       .status(status)
       .header('etag', versionEtag(resource.meta.versionId))
       .header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
     if (status === 201) {
-      reply.header('location', `${this.config.baseUrl}/fhir/DocumentReference/${resource.id}/_history/${resource.meta.versionId}`);
+      reply.header(
+        'location',
+        `${this.config.baseUrl}/fhir/DocumentReference/${resource.id}/_history/${resource.meta.versionId}`,
+      );
     }
     switch (preferredReturn(request)) {
       case 'minimal':
@@ -140,7 +178,11 @@ export class DocumentReferenceController {
         return;
       case 'OperationOutcome':
         await sendOutcome(reply, status, [
-          { severity: 'information', code: 'informational', diagnostics: `DocumentReference/${resource.id} version ${resource.meta.versionId}` },
+          {
+            severity: 'information',
+            code: 'informational',
+            diagnostics: `DocumentReference/${resource.id} version ${resource.meta.versionId}`,
+          },
         ]);
         return;
       case 'representation':

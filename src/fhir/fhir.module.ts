@@ -3,11 +3,14 @@ import { RegistryModule } from '../registry/registry.module.js';
 import { BinaryController } from './binary.controller.js';
 import { BundleController } from './bundle.controller.js';
 import { DocumentReferenceController } from './document-reference.controller.js';
+import { DocumentReferenceSearchController } from './document-reference-search.controller.js';
 import { MetadataController } from './metadata.controller.js';
+import { ListController } from './list.controller.js';
+import { TransactionController } from './transaction.controller.js';
 
 /** The HTTP edge: FHIR REST protocol only; business rules live in the registry. */
 @Module({
   imports: [RegistryModule],
-  controllers: [MetadataController, BundleController, BinaryController, DocumentReferenceController],
+  controllers: [MetadataController, BundleController, BinaryController, DocumentReferenceSearchController, DocumentReferenceController, TransactionController, ListController],
 })
 export class FhirModule {}

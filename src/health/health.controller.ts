@@ -1,7 +1,8 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Optional, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/access-rule.decorator.js';
+import { NotificationQueue } from '../notifications/notification-queue.service.js';
 import { BlobStore } from '../storage/blob-store.js';
 
 @Controller('health')
@@ -9,6 +10,7 @@ export class HealthController {
   constructor(
     private readonly dataSource: DataSource,
     private readonly blobs: BlobStore,
+    @Optional() private readonly queue?: NotificationQueue,
   ) {}
 
   /** The process is up. */
@@ -35,7 +37,12 @@ export class HealthController {
     } catch (error) {
       checks.blobStore = `failing: ${(error as Error).message}`;
     }
+    // Redis only delays notifications (they wait in the outbox), so it is reported but does not fail readiness.
+    const redis = this.queue ? await this.queue.ping() : undefined;
     const ok = Object.values(checks).every((c) => c === 'ok');
+    if (redis) {
+      checks.redis = redis;
+    }
     await reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -24,10 +24,15 @@ export class BinaryService {
 
   /** Streams raw bytes to the store (hashing as they pass), then records them. */
   async storeBinary(body: Readable, contentType: string, ownerOds: string | null): Promise<BinaryEntity> {
+    // The store destroys what it reads on failure; a pass-through keeps the request socket alive for the 413.
+    const guarded = new PassThrough();
+    body.pipe(guarded);
     let stored;
     try {
-      stored = await this.blobs.put(body, { contentType, maxBytes: this.config.maxBinaryBytes });
+      stored = await this.blobs.put(guarded, { contentType, maxBytes: this.config.maxBinaryBytes });
     } catch (error) {
+      body.unpipe(guarded);
+      body.resume();
       if (error instanceof BlobTooLargeError) {
         throw tooLarge(`The Binary is larger than the limit of ${error.maxBytes} bytes (MAX_BINARY_BYTES)`);
       }

@@ -23,7 +23,7 @@ export function checkedChange(current: StoredDocumentReference, proposed: Record
     throw businessRule('The body must be a DocumentReference', 'DocumentReference.resourceType');
   }
   if (proposed.id !== undefined && proposed.id !== current.id) {
-    throw businessRule(`The id in the body (${String(proposed.id)}) does not match the URL (${current.id})`, 'DocumentReference.id');
+    throw businessRule(`The id in the body (${JSON.stringify(proposed.id)}) does not match the URL (${current.id})`, 'DocumentReference.id');
   }
   const keys = new Set([...Object.keys(current), ...Object.keys(proposed)]);
   for (const key of keys) {

@@ -199,7 +199,7 @@ export class DocumentReferenceService {
     if (!binary) {
       throw businessRule(`attachment.url points at Binary/${content.binaryId}, which is not stored here`, 'DocumentReference.content.attachment.url');
     }
-    const attachment = (content.entry.attachment ?? {}) as Record<string, unknown>;
+    const attachment: Record<string, unknown> = content.entry.attachment ?? {};
     for (const [field, actual] of [
       ['contentType', binary.contentType],
       ['size', binary.size],
@@ -207,7 +207,7 @@ export class DocumentReferenceService {
     ] as const) {
       if (attachment[field] !== undefined && attachment[field] !== actual) {
         throw businessRule(
-          `attachment.${field} (${String(attachment[field])}) does not match the stored Binary/${binary.id} (${actual})`,
+          `attachment.${field} (${JSON.stringify(attachment[field])}) does not match the stored Binary/${binary.id} (${actual})`,
           `DocumentReference.content.attachment.${field}`,
         );
       }

@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { Actor } from '../audit/actor.js';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, conflict, forbidden, notFound, unprocessable } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
@@ -24,6 +26,8 @@ export interface DocumentSubmission {
   declaredFhirVersion?: string;
   /** ODS code of the submitting organisation (the token's organization claim). */
   submitterOds?: string;
+  /** Who submits: the AuditEvent is written in the same transaction as the document. */
+  actor?: Actor;
 }
 
 export interface SubmittedDocument {
@@ -33,6 +37,7 @@ export interface SubmittedDocument {
   documentReferenceId: string;
   /** Non-fatal findings, such as references that do not resolve inside the Bundle. */
   warnings: OutcomeIssue[];
+  patientNhsNumber?: string;
 }
 
 const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
@@ -63,6 +68,7 @@ export class DocumentService {
     private readonly blobs: BlobStore,
     private readonly documentReferences: DocumentReferenceRepository,
     private readonly lifecycle: DocumentReferenceService,
+    private readonly audit: AuditService,
     private readonly config: AppConfig,
   ) {}
 
@@ -135,6 +141,23 @@ export class DocumentService {
           documentReferenceId: documentReference.id,
           versionId: documentReference.meta.versionId,
         });
+        if (submission.actor) {
+          await this.audit.record(
+            {
+              actor: submission.actor,
+              action: 'C',
+              subtype: 'create',
+              outcome: '0',
+              transaction: 'ITI-65',
+              entities: [
+                { reference: `Bundle/${bundleId}`, role: 'document' },
+                { reference: `DocumentReference/${documentReference.id}` },
+              ],
+              patientNhsNumbers: facts.subject.nhsNumber ? [facts.subject.nhsNumber] : [],
+            },
+            manager,
+          );
+        }
       });
     } catch (error) {
       // A concurrent submission of the same identifier won the unique index; our blob is an orphan the sweep removes.
@@ -144,7 +167,13 @@ export class DocumentService {
       }
       throw error;
     }
-    return { created: true, bundle: row, documentReferenceId: documentReference.id, warnings };
+    return {
+      created: true,
+      bundle: row,
+      documentReferenceId: documentReference.id,
+      warnings,
+      patientNhsNumber: facts.subject.nhsNumber,
+    };
   }
 
   async getBundle(id: string): Promise<DocumentBundleEntity> {
@@ -153,6 +182,11 @@ export class DocumentService {
       throw notFound(`Bundle/${id} is not known to this server`);
     }
     return row;
+  }
+
+  /** The NHS number of the patient a stored document is about, for the audit trail. */
+  async patientOf(bundleId: string): Promise<string | null> {
+    return (await this.documentReferences.findByBundleId(this.dataSource.manager, bundleId))?.patientNhsNumber ?? null;
   }
 
   /** The exact stored bytes, checked against their recorded SHA-256 before they are served. */

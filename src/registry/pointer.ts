@@ -34,7 +34,7 @@ export function validatePointer(resource: FhirResource, baseUrl: string): ValidP
     throw new FhirError(400, 'invalid', `Expected a DocumentReference, got ${resource.resourceType}`);
   }
   if (resource.status !== undefined && resource.status !== 'current') {
-    error('business-rule', `A new pointer must have status current, not ${String(resource.status)}`, 'DocumentReference.status');
+    error('business-rule', `A new pointer must have status current, not ${JSON.stringify(resource.status)}`, 'DocumentReference.status');
   }
 
   const subject = isRecord(resource.subject) ? resource.subject : undefined;

@@ -1,11 +1,17 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { BinaryService } from './binary.service.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
+import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
 import { DocumentService } from './document.service.js';
+import { DocumentReferenceService } from './document-reference.service.js';
+import { ProvideService } from './provide.service.js';
+import { SubmissionSetRepository } from './submission-set.repository.js';
 
 /** The core: submitting and indexing documents, Binaries and the DocumentReference index. */
 @Module({
-  providers: [DocumentService, BinaryService, DocumentReferenceRepository],
-  exports: [DocumentService, BinaryService, DocumentReferenceRepository],
+  imports: [AuditModule],
+  providers: [DocumentService, BinaryService, DocumentReferenceRepository, DocumentReferenceService, DocumentReferenceSearchRepository, ProvideService, SubmissionSetRepository],
+  exports: [DocumentService, BinaryService, DocumentReferenceRepository, DocumentReferenceService, DocumentReferenceSearchRepository, ProvideService],
 })
 export class RegistryModule {}

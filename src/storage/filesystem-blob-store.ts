@@ -20,6 +20,9 @@ export class FilesystemBlobStore extends BlobStore {
 
   async put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob> {
     const hasher = new HashingStream(options.maxBytes);
+    // Attached before the first await, so a body that fails while the file is being opened is never unhandled.
+    const hashing = pipeline(body, hasher);
+    hashing.catch(() => undefined);
     const key = newBlobKey();
     const finalPath = this.pathOf(key);
     const directory = path.dirname(finalPath);
@@ -29,13 +32,14 @@ export class FilesystemBlobStore extends BlobStore {
       await this.makeDurableDirectory(directory);
       const file = await open(tempPath, 'wx');
       try {
-        await pipeline(body, hasher, syncedFileSink(file));
+        await Promise.all([hashing, pipeline(hasher, syncedFileSink(file))]);
       } finally {
         await file.close();
       }
       // link() fails with EEXIST instead of replacing: objects are write-once.
       await link(tempPath, finalPath);
     } catch (error) {
+      hasher.destroy();
       body.destroy();
       await unlink(tempPath).catch(() => undefined);
       throw error;
@@ -166,7 +170,7 @@ function syncedFileSink(file: FileHandle): Writable {
 }
 
 async function writeFully(file: FileHandle, chunk: Buffer): Promise<void> {
-  for (let offset = 0; offset < chunk.length; ) {
+  for (let offset = 0; offset < chunk.length;) {
     const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
   }
@@ -180,7 +184,6 @@ async function syncDirectory(directory: string): Promise<void> {
     await handle.close();
   }
 }
-
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';

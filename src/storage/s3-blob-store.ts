@@ -175,7 +175,12 @@ export class S3BlobStore extends BlobStore {
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(this.prefix.length);
         // Only our own keys: the orphan sweep must never touch foreign objects sharing the prefix.
-        if (key !== undefined && isBlobKey(key) && object.LastModified !== undefined && object.LastModified < olderThan) {
+        if (
+          key !== undefined &&
+          isBlobKey(key) &&
+          object.LastModified !== undefined &&
+          object.LastModified < olderThan
+        ) {
           yield key;
         }
       }
@@ -195,6 +200,8 @@ export class S3BlobStore extends BlobStore {
 function isNotFound(error: unknown): boolean {
   return (
     error instanceof S3ServiceException &&
-    (error.name === 'NoSuchKey' || error.name === 'NotFound' || (error.$metadata.httpStatusCode === 404 && error.name !== 'NoSuchBucket'))
+    (error.name === 'NoSuchKey' ||
+      error.name === 'NotFound' ||
+      (error.$metadata.httpStatusCode === 404 && error.name !== 'NoSuchBucket'))
   );
 }

@@ -43,7 +43,6 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
   }
 
   async function indexOf(bundleLocation: string) {
-    const bundleId = bundleLocation.split('/').pop()!;
     const all = await json(await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|9434765919`)}&_count=500`));
     return (all.entry as { resource: any }[]).map((e) => e.resource).find((r) => r.content[0].attachment.url === bundleLocation);
   }

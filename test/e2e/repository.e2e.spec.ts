@@ -118,7 +118,12 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
 
   it('accepts an STU3 eDischarge document in XML, told apart by its content', async () => {
     const xml = await readFile(path.join(fixturesDir, 'stu3-edischarge.xml'));
-    const created = await t.fetch('/fhir/Bundle', { method: 'POST', headers: { 'content-type': 'application/xml+fhir' }, body: xml });
+    const created = await t.fetch('/fhir/Bundle', {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml+fhir' },
+      body: xml,
+      org: 'RX4',
+    });
     expect(created.status).toBe(201);
     const read = await t.fetch(created.headers.get('location')!);
     expect(Buffer.from(await read.arrayBuffer()).equals(xml)).toBe(true);

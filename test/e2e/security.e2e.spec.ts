@@ -7,6 +7,7 @@ import { aToken, startJwksServer, type JwksServer } from '../utils/tokens.js';
 /** Routes anyone may call: the CapabilityStatement, health, and the 405 answers that touch no data. */
 const PUBLIC_ROUTES = new Set([
   'GET /fhir/metadata',
+  'GET /fhir/.well-known/smart-configuration',
   'GET /health/live',
   'GET /health/ready',
   'GET /fhir/SubscriptionTopic/:id',
@@ -15,7 +16,8 @@ const PUBLIC_ROUTES = new Set([
 const REFUSALS_ONLY = /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent/;
 
 function concrete(url: string): string {
-  return url.replace(/:vid/g, '1').replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000');
+  return url
+    .replace(/\(\[\$\]\|%24\)/g, '$').replace(/:vid/g, '1').replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000');
 }
 
 describe('authentication and scopes on every route', () => {

@@ -30,8 +30,6 @@ async function expectUnauthorized(promise: Promise<unknown>, message: RegExp): P
   expect(error.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
 }
 
-const now = (): number => Math.floor(Date.now() / 1000);
-
 describe('AccessTokenVerifier with a remote JWKS', () => {
   let jwks: JwksServer;
   let dataDir: string;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import { BlobNotFoundError, type BlobStore, BlobTooLargeError } from '../../src/
 import { FilesystemBlobStore } from '../../src/storage/filesystem-blob-store.js';
 import { createS3Client, S3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { startS3, type TestS3 } from '../utils/start-s3.js';
+import { sampleMemory } from '../utils/memory.js';
 import { makeTempDir } from '../utils/temp-dir.js';
 
 const MiB = 1024 * 1024;
@@ -21,7 +22,7 @@ interface Harness {
   readonly memoryBudget: number;
   start(): Promise<void>;
   stop(): Promise<void>;
-  freshStore(): Promise<{ store: BlobStore; leftovers(): Promise<number> }>;
+  freshStore(): { store: BlobStore; leftovers(): Promise<number> };
 }
 
 function filesystemHarness(): Harness {
@@ -35,7 +36,7 @@ function filesystemHarness(): Harness {
     async stop() {
       await root.remove();
     },
-    async freshStore() {
+    freshStore() {
       const directory = path.join(root.path, randomUUID());
       return { store: new FilesystemBlobStore(directory), leftovers: () => countFiles(directory) };
     },
@@ -63,7 +64,7 @@ function s3Harness(): Harness & { s3(): TestS3; client(): S3Client } {
       client.destroy();
       await s3.stop();
     },
-    async freshStore() {
+    freshStore() {
       const prefix = `run-${randomUUID()}`;
       const store = new S3BlobStore({ client, bucket: s3.bucket, prefix, partSize: PART_SIZE, queueSize: QUEUE_SIZE });
       return {
@@ -85,12 +86,12 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
 
   beforeAll(() => harness.start());
   afterAll(() => harness.stop());
-  beforeEach(async () => {
-    ({ store, leftovers } = await harness.freshStore());
+  beforeEach(() => {
+    ({ store, leftovers } = harness.freshStore());
   });
 
   it('gives back the exact bytes with their size, SHA-256 (hex) and SHA-1 (base64)', async () => {
-    const bytes = patternBytes(100_003);
+    const bytes = randomBytes(100_003);
 
     const stored = await store.put(Readable.from([bytes.subarray(0, 7), bytes.subarray(7)]), putOptions(MiB));
 
@@ -112,7 +113,7 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
   });
 
   it('reads the first byte, a middle slice and the last byte as inclusive ranges', async () => {
-    const bytes = patternBytes(10_000);
+    const bytes = randomBytes(10_000);
     const stored = await store.put(Readable.from([bytes]), putOptions(MiB));
 
     expect(await readAll(await store.open(stored, { start: 0, end: 0 }))).toEqual(bytes.subarray(0, 1));
@@ -121,13 +122,13 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
   });
 
   it('accepts a body of exactly maxBytes', async () => {
-    const stored = await store.put(Readable.from([patternBytes(64)]), putOptions(64));
+    const stored = await store.put(Readable.from([randomBytes(64)]), putOptions(64));
 
     expect(stored.size).toBe(64);
   });
 
   it('rejects a body over maxBytes with BlobTooLargeError, leaving nothing behind', async () => {
-    const body = Readable.from([patternBytes(60), patternBytes(60)]);
+    const body = Readable.from([randomBytes(60), randomBytes(60)]);
 
     await expect(store.put(body, putOptions(100))).rejects.toBeInstanceOf(BlobTooLargeError);
 
@@ -189,8 +190,10 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
     const body = generatedBody(size);
     const memory = sampleMemory();
 
-    const stored = await store.put(body.stream, putOptions(size));
-    const growth = memory.stop();
+    let growth = Infinity;
+    const stored = await store.put(body.stream, putOptions(size)).finally(() => {
+      growth = memory.stop();
+    });
 
     expect(stored.size).toBe(size);
     expect(stored.sha256).toBe(body.sha256());
@@ -208,29 +211,28 @@ describe('S3BlobStore on s3rver', () => {
   afterAll(() => s3.stop());
 
   it('round-trips a multipart upload larger than the part size, and tags it with its SHA-256', async () => {
-    const { store } = await s3.freshStore();
-    const bytes = patternBytes(2 * PART_SIZE + 12_345);
+    const { store } = s3.freshStore();
+    const bytes = randomBytes(2 * PART_SIZE + 12_345);
 
     const stored = await store.put(Readable.from(chunksOf(bytes, 64 * 1024)), putOptions(3 * PART_SIZE));
 
     expect(stored.size).toBe(bytes.length);
     expect(stored.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
-    expect(await readAll(await store.open(stored))).toEqual(bytes);
+    expect((await readAll(await store.open(stored))).equals(bytes)).toBe(true);
     const across = { start: PART_SIZE - 10, end: PART_SIZE + 10 };
     expect(await readAll(await store.open(stored, across))).toEqual(bytes.subarray(across.start, across.end + 1));
-    const tagging = await s3
-      .client()
-      .send(new GetObjectTaggingCommand({ Bucket: s3.s3().bucket, Key: await onlyObjectKey(s3.client(), s3.s3().bucket, stored.key) }));
+    const tagging = await s3.client().send(
+      new GetObjectTaggingCommand({
+        Bucket: s3.s3().bucket,
+        Key: await onlyObjectKey(s3.client(), s3.s3().bucket, stored.key),
+      }),
+    );
     expect(tagging.TagSet).toEqual([{ Key: 'sha256', Value: stored.sha256 }]);
   });
 });
 
 function putOptions(maxBytes: number): { contentType: string; maxBytes: number } {
   return { contentType: 'application/octet-stream', maxBytes };
-}
-
-function patternBytes(size: number): Buffer {
-  return Buffer.from(Array.from({ length: size }, (_, i) => (i * 7919 + (i >> 8)) & 0xff));
 }
 
 function* chunksOf(bytes: Buffer, size: number): Iterable<Buffer> {
@@ -263,25 +265,6 @@ function generatedBody(size: number): { stream: Readable; sha256(): string } {
   };
 }
 
-/** Samples heapUsed + arrayBuffers every few milliseconds; `stop()` returns the peak growth over the start. */
-function sampleMemory(): { stop(): number } {
-  const measure = (): number => {
-    const usage = process.memoryUsage();
-    return usage.heapUsed + usage.arrayBuffers;
-  };
-  const baseline = measure();
-  let peak = baseline;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, measure());
-  }, 5);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, measure()) - baseline;
-    },
-  };
-}
-
 async function collect(keys: AsyncIterable<string>): Promise<string[]> {
   const all: string[] = [];
   for await (const key of keys) {
@@ -299,5 +282,5 @@ async function onlyObjectKey(client: S3Client, bucket: string, key: string): Pro
   const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
   const matches = (page.Contents ?? []).map((object) => object.Key ?? '').filter((name) => name.endsWith(`/${key}`));
   expect(matches).toHaveLength(1);
-  return matches[0]!;
+  return matches[0];
 }

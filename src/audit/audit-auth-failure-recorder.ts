@@ -1,0 +1,25 @@
+import { Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { AuthFailureRecorder } from '../auth/auth-failure-recorder.js';
+import type { FhirError } from '../common/fhir-error.js';
+import { actorOf, auditContext } from './actor.js';
+import { AuditService } from './audit.service.js';
+import { describeRequest } from './request-audit.js';
+
+/**
+ * Audits every request the guard refuses (401 login-failure, 403 forbidden), on any route, with the refusal's message.
+ * It marks the request recorded, so the audit hook does not write a second event for the same response.
+ */
+@Injectable()
+export class AuditAuthFailureRecorder extends AuthFailureRecorder {
+  constructor(private readonly audit: AuditService) {
+    super();
+  }
+
+  override async recordFailure(request: FastifyRequest, error: FhirError): Promise<void> {
+    const context = auditContext(request);
+    const facts = { method: request.method, url: request.url, statusCode: error.status, outcomeText: error.message };
+    await this.audit.record({ actor: actorOf(request), ...describeRequest(facts, context) });
+    context.recorded = true;
+  }
+}

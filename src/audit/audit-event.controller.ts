@@ -1,0 +1,86 @@
+import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { methodNotAllowed, notFound } from '../common/fhir-error.js';
+import { AppConfig } from '../config/app-config.js';
+import { sendJson } from '../fhir/fhir-response.js';
+import type { AuditEventEntity } from './audit-event.entity.js';
+import { parseAuditSearch } from './audit-search.js';
+import { AuditService } from './audit.service.js';
+
+/** The stored AuditEvent with the server-assigned meta (not part of the hashed JSON). */
+function withMeta(row: AuditEventEntity): unknown {
+  const resource = JSON.parse(row.resource) as Record<string, unknown>;
+  return { ...resource, meta: { versionId: '1', lastUpdated: new Date(row.recordedMs).toISOString() } };
+}
+
+/** The audit trail, read-only over FHIR: search and read; every write is refused (append-only). */
+@Controller('fhir/AuditEvent')
+export class AuditEventController {
+  constructor(
+    private readonly audit: AuditService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  @RequireScope('AuditEvent', 's')
+  async search(@Query() query: Record<string, unknown>, @Res() reply: FastifyReply): Promise<void> {
+    const rows = await this.audit.search(parseAuditSearch(query));
+    const base = `${this.config.baseUrl}/fhir`;
+    const self = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        self.append(name, String(item));
+      }
+    }
+    const queryString = self.toString();
+    await sendJson(reply, 200, {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      link: [{ relation: 'self', url: `${base}/AuditEvent${queryString ? `?${queryString}` : ''}` }],
+      entry: rows.map((row) => ({
+        fullUrl: `${base}/AuditEvent/${row.id}`,
+        resource: withMeta(row),
+        search: { mode: 'match' },
+      })),
+    });
+  }
+
+  @Get(':id')
+  @RequireScope('AuditEvent', 'r')
+  async read(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    const row = await this.audit.findById(id);
+    if (!row) {
+      throw notFound(`AuditEvent/${id} is not known to this server`);
+    }
+    await sendJson(reply, 200, withMeta(row));
+  }
+
+  // Append-only: the methods exist only to say so with a 405 rather than a 404.
+  @Post()
+  @Public()
+  refuseCreate(): never {
+    throw methodNotAllowed('AuditEvents are written by the server only; the audit trail is append-only', 'GET');
+  }
+
+  @Put(['', ':id'])
+  @Public()
+  refuseUpdate(): never {
+    throw methodNotAllowed(
+      'The audit trail is append-only: an AuditEvent cannot be updated, patched or deleted',
+      'GET',
+    );
+  }
+
+  @Patch(['', ':id'])
+  @Public()
+  refusePatch(): never {
+    return this.refuseUpdate();
+  }
+
+  @Delete(['', ':id'])
+  @Public()
+  refuseDelete(): never {
+    return this.refuseUpdate();
+  }
+}

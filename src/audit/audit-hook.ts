@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FHIR_JSON } from '../common/fhir-exception.filter.js';
+import { operationOutcome } from '../common/operation-outcome.js';
+import { actorOf, auditContext } from './actor.js';
+import type { AuditService } from './audit.service.js';
+import { describeRequest, isAuditedRequest } from './request-audit.js';
+
+const logger = new Logger('Audit');
+
+// headers that describe the withheld representation and must not outlive it
+const REPRESENTATION_HEADERS = [
+  'content-length',
+  'content-type',
+  'content-range',
+  'content-encoding',
+  'content-disposition',
+  'content-location',
+  'accept-ranges',
+  'etag',
+  'last-modified',
+  'location',
+];
+
+// OperationOutcome bodies are small; anything bigger is not worth parsing for a description
+const MAX_OUTCOME_BYTES = 64 * 1024;
+
+/** The first diagnostics of an OperationOutcome body, for AuditEvent.outcomeDesc. */
+function outcomeText(payload: unknown): string | undefined {
+  const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
+  if (typeof text !== 'string' || text.length > MAX_OUTCOME_BYTES || !text.includes('OperationOutcome')) {
+    return undefined;
+  }
+  try {
+    const outcome = JSON.parse(text) as { resourceType?: string; issue?: { diagnostics?: string }[] };
+    return outcome.resourceType === 'OperationOutcome' ? outcome.issue?.[0]?.diagnostics : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function headerValue(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : Array.isArray(value) ? String(value[0]) : undefined;
+}
+
+/** Drops the response a client would otherwise get without an audit record, and answers 500 instead. */
+function withhold(reply: FastifyReply, payload: unknown, errorId: string): string {
+  const stream = payload as { destroy?: () => void } | null;
+  if (stream && typeof stream === 'object' && typeof stream.destroy === 'function') {
+    stream.destroy();
+  }
+  for (const header of REPRESENTATION_HEADERS) {
+    reply.removeHeader(header);
+  }
+  reply.code(500).header('content-type', FHIR_JSON);
+  return JSON.stringify(
+    operationOutcome([
+      {
+        severity: 'error',
+        code: 'exception',
+        diagnostics: `The request could not be audited, so its result is withheld (error id ${errorId})`,
+      },
+    ]),
+  );
+}
+
+/**
+ * Audits every request under /fhir (except the CapabilityStatement) that has no AuditEvent yet, before its response
+ * leaves. When the write fails a successful response is replaced by a 500: data must not leave unaudited.
+ */
+export function registerAuditHook(fastify: FastifyInstance, audit: AuditService): void {
+  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (!isAuditedRequest(request.method, request.url)) {
+      return payload;
+    }
+    const context = auditContext(request);
+    if (context.recorded) {
+      return payload;
+    }
+    const facts = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      location: headerValue(reply.getHeader('location')),
+      outcomeText: reply.statusCode >= 400 ? outcomeText(payload) : undefined,
+    };
+    try {
+      await audit.record({ actor: actorOf(request), ...describeRequest(facts, context) });
+      context.recorded = true;
+      return payload;
+    } catch (error) {
+      const errorId = randomUUID();
+      logger.error(
+        `Could not audit ${request.method} ${request.url} (${reply.statusCode}), error id ${errorId}: ` +
+          (error instanceof Error ? (error.stack ?? error.message) : String(error)),
+      );
+      // a refusal carries no data, so it may still go out; anything else is withheld
+      return reply.statusCode >= 400 ? payload : withhold(reply, payload, errorId);
+    }
+  });
+}

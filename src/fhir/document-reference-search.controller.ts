@@ -1,0 +1,69 @@
+import { Controller, Get, Post, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { unsupportedMediaType } from '../common/fhir-error.js';
+import { RequireScope } from '../auth/access-rule.decorator.js';
+import { parseSearch } from '../registry/document-reference-search.js';
+import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
+import { encodeCursor } from '../registry/search-cursor.js';
+import { sendJson } from './fhir-response.js';
+import { searchBundle } from './search-bundle.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/** `Prefer: handling=strict` (R4 search.html#errors); lenient is the default. */
+function strictHandling(request: FastifyRequest): boolean {
+  return /(?:^|[;,\s])handling\s*=\s*"?strict"?/i.test(String(request.headers.prefer ?? ''));
+}
+
+function queryParams(request: FastifyRequest): [string, string][] {
+  const question = request.url.indexOf('?');
+  return question < 0 ? [] : [...new URLSearchParams(request.url.slice(question + 1))];
+}
+
+/** DocumentReference search (IHE MHD ITI-67): GET with a query string, or POST _search with a form body. */
+@Controller('fhir/DocumentReference')
+export class DocumentReferenceSearchController {
+  constructor(
+    private readonly documentReferences: DocumentReferenceSearchRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  @RequireScope('DocumentReference', 's')
+  async search(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    await this.respond(request, reply, queryParams(request));
+  }
+
+  @Post('_search')
+  @RequireScope('DocumentReference', 's')
+  async searchByPost(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (body.length > 0 && type !== FORM) {
+      throw unsupportedMediaType(`POST _search takes its parameters as ${FORM}, not ${type || 'an untyped body'}`);
+    }
+    // R4 http.html#search: parameters may come in both the URL and the body; both apply.
+    await this.respond(request, reply, [...queryParams(request), ...new URLSearchParams(body.toString('utf8'))]);
+  }
+
+  private async respond(request: FastifyRequest, reply: FastifyReply, params: [string, string][]): Promise<void> {
+    const plan = parseSearch(params, { strict: strictHandling(request), baseUrl: this.config.baseUrl });
+    const page = await this.documentReferences.search(plan);
+    await sendJson(
+      reply,
+      200,
+      searchBundle({
+        base: `${this.config.baseUrl}/fhir`,
+        resourceType: 'DocumentReference',
+        params: plan.used,
+        cursor: plan.cursor ? encodeCursor(plan.cursor) : undefined,
+        next: page.next ? encodeCursor(page.next) : undefined,
+        previous: page.previous ? encodeCursor(page.previous) : undefined,
+        total: page.total,
+        resources: page.rows.map((row) => ({ id: row.id, resource: JSON.parse(row.resource) as unknown })),
+        issues: plan.issues,
+      }),
+    );
+  }
+}

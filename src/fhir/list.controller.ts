@@ -1,0 +1,48 @@
+import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { RequireScope } from '../auth/access-rule.decorator.js';
+import { ProvideService } from '../registry/provide.service.js';
+import { parseSubmissionSetSearch } from '../registry/submission-set-search.js';
+import { sendJson, versionEtag } from './fhir-response.js';
+import { searchBundle } from './search-bundle.js';
+
+/** SubmissionSet Lists from ITI-65 submissions: read, and IHE MHD ITI-66 Find Lists. */
+@Controller('fhir/List')
+export class ListController {
+  constructor(
+    private readonly provider: ProvideService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  @RequireScope('List', 's')
+  async search(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const question = request.url.indexOf('?');
+    const params = question < 0 ? [] : [...new URLSearchParams(request.url.slice(question + 1))];
+    const strict = /(?:^|[;,\s])handling\s*=\s*"?strict"?/i.test(String(request.headers.prefer ?? ''));
+    const search = parseSubmissionSetSearch(params, { strict });
+    const page = await this.provider.searchLists(search);
+    await sendJson(
+      reply,
+      200,
+      searchBundle({
+        base: `${this.config.baseUrl}/fhir`,
+        resourceType: 'List',
+        params: search.used,
+        total: page.total,
+        resources: page.resources,
+        issues: search.issues,
+      }),
+    );
+  }
+
+  @Get(':id')
+  @RequireScope('List', 'r')
+  async read(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    const resource = await this.provider.readList(id);
+    const meta = resource.meta as { versionId: string; lastUpdated: string };
+    reply.header('etag', versionEtag(meta.versionId)).header('last-modified', new Date(meta.lastUpdated).toUTCString());
+    await sendJson(reply, 200, resource);
+  }
+}

@@ -1,0 +1,187 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { parseCriteria } from '../registry/document-reference-search.js';
+import type { NotificationType } from './delivery-attempt.entity.js';
+import { notificationBundle } from './notification-bundle.js';
+import { FHIR_JSON, topicUrl } from './subscription-resource.js';
+import type { SubscriptionEntity } from './subscription.entity.js';
+import { SubscriptionRepository } from './subscription.repository.js';
+import { recipientViolation, SubscriptionService } from './subscription.service.js';
+import { WebhookClient } from './webhook-client.service.js';
+import { signWebhook } from './webhook-signature.js';
+
+export type DeliveryRequest =
+  | { type: 'event-notification'; subscriptionEventId: string }
+  | { type: 'handshake' | 'heartbeat'; subscriptionId: string; webhookId: string };
+
+/** What became of one attempt: sent (2xx), skipped (nothing to do any more), or failed (retry later). */
+export type DeliveryOutcome =
+  { result: 'sent' } | { result: 'skipped'; reason: string } | { result: 'failed'; reason: string };
+
+interface Message {
+  subscription: SubscriptionEntity;
+  webhookId: string;
+  type: NotificationType;
+  eventNumber: number | null;
+  body: string;
+  subscriptionEventId?: string;
+}
+
+/** Sends one notification: re-reads and re-checks the subscription, signs, POSTs, records the attempt. */
+@Injectable()
+export class DeliveryService {
+  private readonly logger = new Logger(DeliveryService.name);
+
+  constructor(
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly subscriptionService: SubscriptionService,
+    private readonly webhooks: WebhookClient,
+    private readonly config: AppConfig,
+  ) {}
+
+  async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
+    const message = await this.compose(request);
+    if ('reason' in message) {
+      return { result: 'skipped', reason: message.reason };
+    }
+    const { subscription } = message;
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers: Record<string, string> = {
+      ...Object.fromEntries(this.customHeaders(subscription)),
+      ...signWebhook(subscription.secret, message.webhookId, timestamp, message.body),
+      'user-agent': 'fhir-document-registry-webhooks',
+    };
+    if (message.body !== '') {
+      headers['content-type'] = FHIR_JSON;
+    }
+    const attemptedAt = Date.now();
+    const result = await this.webhooks.post(subscription.endpoint, message.body, headers);
+    await this.subscriptions.recordAttempt({
+      subscriptionId: subscription.id,
+      webhookId: message.webhookId,
+      type: message.type,
+      eventNumber: message.eventNumber,
+      attemptedAt,
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      error: result.error,
+    });
+    if (result.ok) {
+      await this.subscriptions.recordSuccess(subscription.id, Date.now());
+      if (message.subscriptionEventId) {
+        await this.subscriptions.markDelivered(message.subscriptionEventId, Date.now());
+      }
+      return { result: 'sent' };
+    }
+    const reason = `Delivery to ${subscription.endpoint} failed: ${result.error ?? 'no response'}`;
+    await this.subscriptions.recordFailure(subscription.id, reason, this.config.notifications.failuresBeforeError);
+    return { result: 'failed', reason };
+  }
+
+  /** A retry budget ran out: the subscription shows why, and the event stays available through $events. */
+  async giveUp(request: DeliveryRequest, reason: string): Promise<void> {
+    const subscriptionId =
+      request.type === 'event-notification'
+        ? (await this.subscriptions.findEvent(request.subscriptionEventId))?.subscriptionId
+        : request.subscriptionId;
+    if (subscriptionId) {
+      await this.subscriptions.update(subscriptionId, {
+        status: 'error',
+        error: `Gave up after the retry budget: ${reason}`,
+      });
+    }
+  }
+
+  private customHeaders(subscription: SubscriptionEntity): [string, string][] {
+    const header = (JSON.parse(subscription.resource) as { channel?: { header?: string[] } }).channel?.header ?? [];
+    return header.map((h) => {
+      const colon = h.indexOf(':');
+      return [h.slice(0, colon).trim(), h.slice(colon + 1).trim()];
+    });
+  }
+
+  private async compose(request: DeliveryRequest): Promise<Message | { reason: string }> {
+    if (request.type === 'event-notification') {
+      const event = await this.subscriptions.findEvent(request.subscriptionEventId);
+      if (!event) {
+        return { reason: 'the event or its subscription was deleted' };
+      }
+      const subscription = await this.subscriptions.findById(event.subscriptionId);
+      const refused = this.refusal(subscription, ['active', 'error']);
+      if (refused || !subscription) {
+        return { reason: refused ?? 'deleted' };
+      }
+      const [notified] = await this.subscriptionService.notifiedEvents(subscription, [event]);
+      let body: string;
+      if (subscription.kind === 'classic') {
+        body =
+          subscription.payloadContent === 'full-resource' && notified.resource ? JSON.stringify(notified.resource) : '';
+      } else {
+        body = JSON.stringify(
+          notificationBundle({ ...this.statusBase(subscription), type: 'event-notification', events: [notified] }),
+        );
+      }
+      return {
+        subscription,
+        webhookId: event.id,
+        type: 'event-notification',
+        eventNumber: event.eventNumber,
+        body,
+        subscriptionEventId: event.id,
+      };
+    }
+    const subscription = await this.subscriptions.findById(request.subscriptionId);
+    const refused = this.refusal(
+      subscription,
+      request.type === 'handshake' ? ['requested', 'error'] : ['active', 'error'],
+    );
+    if (refused || !subscription) {
+      return { reason: refused ?? 'deleted' };
+    }
+    if (request.type === 'heartbeat' && subscription.kind === 'classic') {
+      return { reason: 'classic subscriptions have no heartbeat' };
+    }
+    // R4 core rest-hook: the handshake of a classic subscription is an empty POST.
+    const body =
+      subscription.kind === 'classic'
+        ? ''
+        : JSON.stringify(notificationBundle({ ...this.statusBase(subscription), type: request.type, events: [] }));
+    return { subscription, webhookId: request.webhookId, type: request.type, eventNumber: null, body };
+  }
+
+  /** Why a subscription may not be sent to now (deleted, off, or its owner lost the right), if so. */
+  private refusal(
+    subscription: SubscriptionEntity | null,
+    statuses: SubscriptionEntity['status'][],
+  ): string | undefined {
+    if (!subscription) {
+      return 'the subscription was deleted';
+    }
+    if (!statuses.includes(subscription.status)) {
+      return `the subscription is ${subscription.status}`;
+    }
+    try {
+      const violation = recipientViolation(
+        parseCriteria(subscription.matchQuery, { baseUrl: this.config.baseUrl }),
+        subscription.ownerOds,
+      );
+      return violation;
+    } catch (error) {
+      this.logger.warn(`Subscription/${subscription.id} criteria no longer parse: ${(error as Error).message}`);
+      return 'the criteria no longer parse';
+    }
+  }
+
+  private statusBase(subscription: SubscriptionEntity) {
+    const fhirBase = `${this.config.baseUrl}/fhir`;
+    return {
+      subscriptionUrl: `${fhirBase}/Subscription/${subscription.id}`,
+      topicUrl: topicUrl(this.config.baseUrl),
+      // Status as the subscriber will see it once this notification lands.
+      status: subscription.status === 'requested' ? ('requested' as const) : ('active' as const),
+      eventsSinceSubscriptionStart: subscription.eventCount,
+      payloadContent: subscription.payloadContent,
+      fhirBase,
+    };
+  }
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import {
+  DataSource,
+  type EntityManager,
+  type EntitySubscriberInterface,
+  type QueryRunner,
+  type TransactionCommitEvent,
+  type TransactionRollbackEvent,
+} from 'typeorm';
+import { DocumentEventLog, type DocumentEvent } from '../registry/document-events.js';
+import { NotificationOutboxEntity } from './notification-outbox.entity.js';
+
+/**
+ * The write side of the transactional outbox: the registry appends an event inside its own DocumentReference
+ * transaction, so a committed change always has its notification row, and a rolled-back one never does.
+ */
+@Injectable()
+export class NotificationOutbox implements DocumentEventLog, OnModuleInit, EntitySubscriberInterface {
+  private readonly pending = new WeakSet<QueryRunner>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  onModuleInit(): void {
+    // A TypeORM subscriber sees every commit; ours only pokes the relay after transactions that appended.
+    this.dataSource.subscribers.push(this);
+  }
+
+  /** Writes one outbox row inside the caller's transaction (`manager` of dataSource.transaction). */
+  async append(manager: EntityManager, event: DocumentEvent): Promise<void> {
+    await manager.insert(NotificationOutboxEntity, {
+      id: randomUUID(),
+      kind: event.kind,
+      documentReferenceId: event.documentReferenceId,
+      versionId: String(event.versionId),
+      createdAt: Date.now(),
+      routedAt: null,
+    });
+    if (manager.queryRunner?.isTransactionActive) {
+      this.pending.add(manager.queryRunner);
+    } else {
+      this.poke();
+    }
+  }
+
+  afterTransactionCommit(event: TransactionCommitEvent): void {
+    if (this.pending.has(event.queryRunner)) {
+      this.pending.delete(event.queryRunner);
+      this.poke();
+    }
+  }
+
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    this.pending.delete(event.queryRunner);
+  }
+
+  /** Registers a callback run right after a commit that appended events (the relay in this process). */
+  onCommitted(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tells local listeners that events are waiting. */
+  poke(): void {
+    for (const listener of this.listeners) {
+      listener();
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import Bull from 'bull';
+import { Redis, type RedisOptions } from 'ioredis';
+import { AppConfig } from '../config/app-config.js';
+
+export enum NotificationQueueName {
+  Delivery = 'subscription-delivery',
+}
+
+export enum DeliveryJobName {
+  Event = 'event-notification',
+  Handshake = 'handshake',
+  Heartbeat = 'heartbeat',
+}
+
+/** Job payloads carry ids only: the worker re-reads the subscription and the event at every attempt. */
+export type DeliveryJob =
+  | { name: DeliveryJobName.Event; subscriptionEventId: string; jobId: string }
+  | { name: DeliveryJobName.Handshake; subscriptionId: string; jobId: string }
+  | { name: DeliveryJobName.Heartbeat; subscriptionId: string; jobId: string };
+
+export type DeliveryJobData =
+  | { subscriptionEventId: string; subscriptionId?: undefined }
+  | { subscriptionId: string; subscriptionEventId?: undefined };
+
+export const JITTERED_BACKOFF = 'jittered-exponential';
+const MAX_BACKOFF_MS = 3_600_000;
+// Bull needs a finite count; the real budget is DELIVERY_RETRY_HOURS, enforced by the processor.
+const ATTEMPTS = 100_000;
+
+/** Exponential backoff with equal jitter: base x 2^(attempt-1), capped at an hour, then 50-100% of that. */
+export function jitteredBackoff(baseMs: number, attemptsMade: number, random = Math.random()): number {
+  const ceiling = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), MAX_BACKOFF_MS);
+  return Math.round(ceiling / 2 + (random * ceiling) / 2);
+}
+
+/**
+ * The delivery queue (Bull on Redis), the only place that knows the queue library. The producer fails fast
+ * while Redis is down (callers keep their rows and retry); the worker side waits for Redis to come back.
+ */
+@Injectable()
+export class NotificationQueue implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(NotificationQueue.name);
+  private producer?: Bull.Queue<DeliveryJobData>;
+  private worker?: Bull.Queue<DeliveryJobData>;
+  // Bull leaves connections made by createClient to their maker: we close them at shutdown.
+  private readonly connections: Redis[] = [];
+
+  constructor(private readonly config: AppConfig) {}
+
+  private redisOptions(): RedisOptions {
+    const url = new URL(this.config.redisUrl);
+    return {
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      username: url.username || undefined,
+      password: url.password ? decodeURIComponent(url.password) : undefined,
+      db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
+      tls: url.protocol === 'rediss:' ? {} : undefined,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    };
+  }
+
+  private createQueue(role: 'producer' | 'worker'): Bull.Queue<DeliveryJobData> {
+    const options = this.redisOptions();
+    const queue = new Bull<DeliveryJobData>(NotificationQueueName.Delivery, {
+      prefix: this.config.queuePrefix,
+      createClient: (type) => {
+        const connection =
+          type === 'client' && role === 'producer'
+            ? // Fail fast: an add while Redis is down must error at once, not hang a relay pass.
+              new Redis({ ...options, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+            : // Bull requires these for its blocking and subscriber connections; the worker waits out outages.
+              new Redis({ ...options, enableReadyCheck: false, maxRetriesPerRequest: null });
+        this.connections.push(connection);
+        return connection;
+      },
+      settings: {
+        backoffStrategies: {
+          [JITTERED_BACKOFF]: (attemptsMade: number) =>
+            jitteredBackoff(this.config.notifications.backoffBaseMs, attemptsMade),
+        },
+      },
+    });
+    queue.on('error', (error: Error) => this.logger.debug(`Queue ${role}: ${error.message}`));
+    return queue;
+  }
+
+  private producerQueue(): Bull.Queue<DeliveryJobData> {
+    this.producer ??= this.createQueue('producer');
+    return this.producer;
+  }
+
+  /** Adds jobs; a jobId already in the queue is not added twice. Throws when Redis is unreachable. */
+  async enqueue(jobs: DeliveryJob[]): Promise<void> {
+    if (jobs.length === 0) {
+      return;
+    }
+    await this.producerQueue().addBulk(
+      jobs.map((job) => ({
+        name: job.name,
+        data:
+          job.name === DeliveryJobName.Event
+            ? { subscriptionEventId: job.subscriptionEventId }
+            : { subscriptionId: job.subscriptionId },
+        opts: {
+          jobId: job.jobId,
+          attempts: ATTEMPTS,
+          backoff: { type: JITTERED_BACKOFF },
+          removeOnComplete: true,
+          removeOnFail: true,
+        },
+      })),
+    );
+  }
+
+  /** Whether Redis answers, for readiness. */
+  async ping(): Promise<string> {
+    try {
+      const client = this.producerQueue().client;
+      await client.ping();
+      return 'ok';
+    } catch (error) {
+      return `failing: ${(error as Error).message}`;
+    }
+  }
+
+  /** Starts consuming jobs in this process (worker role). */
+  process(handler: (job: Bull.Job<DeliveryJobData>) => Promise<void>): void {
+    this.worker = this.createQueue('worker');
+    const names = Object.values(DeliveryJobName);
+    for (const name of names) {
+      // Bull adds each named handler's concurrency together; split the budget across the three names.
+      const concurrency = Math.max(1, Math.floor(this.config.notifications.deliveryConcurrency / names.length));
+      this.worker.process(name, concurrency, handler).catch((error: Error) => {
+        this.logger.error(`Delivery worker stopped: ${error.message}`);
+      });
+    }
+  }
+
+  /** Lets in-flight deliveries finish and leaves the rest queued, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+    await this.producer?.close();
+    for (const connection of this.connections.splice(0)) {
+      connection.disconnect();
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config.js';
+import { DocumentEventLog } from '../registry/document-events.js';
+import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
+import { DeliveryProcessor } from './delivery.processor.js';
+import { DeliveryService } from './delivery.service.js';
+import { NotificationOutbox } from './notification-outbox.service.js';
+import { NotificationQueue } from './notification-queue.service.js';
+import { OutboxRelay } from './outbox-relay.service.js';
+import { SubscriptionController, SubscriptionTopicController } from './subscription.controller.js';
+import { SubscriptionRepository } from './subscription.repository.js';
+import { SubscriptionService } from './subscription.service.js';
+import { WebhookClient } from './webhook-client.service.js';
+
+/**
+ * Subscriptions and webhook delivery. Global so the registry can inject NotificationOutbox (and health the
+ * queue) without importing this module; the relay and the queue consumer run only in the worker role.
+ */
+@Module({})
+export class NotificationsModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const worker = config.appRoles.includes('worker');
+    return {
+      module: NotificationsModule,
+      global: true,
+      controllers: [SubscriptionController, SubscriptionTopicController],
+      providers: [
+        NotificationOutbox,
+        { provide: DocumentEventLog, useExisting: NotificationOutbox },
+        NotificationQueue,
+        SubscriptionRepository,
+        SubscriptionService,
+        WebhookClient,
+        DocumentReferenceSearchRepository,
+        ...(worker ? [OutboxRelay, DeliveryService, DeliveryProcessor] : []),
+      ],
+      exports: [NotificationOutbox, DocumentEventLog, NotificationQueue],
+    };
+  }
+}

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
+import { NotificationOutbox } from './notification-outbox.service.js';
+import { NotificationOutboxEntity } from './notification-outbox.entity.js';
+import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
+import { SubscriptionEventEntity } from './subscription-event.entity.js';
+import { SubscriptionEntity } from './subscription.entity.js';
+import { SubscriptionRepository } from './subscription.repository.js';
+
+const BATCH = 50;
+// A requested subscription's handshake job is re-offered this often (the jobId keeps it single).
+const REOFFER_MS = 30_000;
+
+interface OutboxRow {
+  id: string;
+  kind: NotificationOutboxEntity['kind'];
+  document_reference_id: string;
+  version_id: string;
+  created_at: string | number;
+}
+
+interface PendingEventRow {
+  id: string;
+  subscription_id: string;
+  outbox_id: string;
+}
+
+/**
+ * Worker role: routes outbox rows to matching subscriptions (numbering each subscription's events gap-free),
+ * then hands one job per (event, subscription) to the queue. Also offers handshakes and heartbeats when due.
+ */
+@Injectable()
+export class OutboxRelay {
+  private readonly logger = new Logger(OutboxRelay.name);
+  private timer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private unsubscribe?: () => void;
+  private readonly offered = new Map<string, number>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly outbox: NotificationOutbox,
+    private readonly queue: NotificationQueue,
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly search: DocumentReferenceSearchRepository,
+    private readonly config: AppConfig,
+  ) {}
+
+  private get postgres(): boolean {
+    return this.config.database.kind === 'postgres';
+  }
+
+  start(): void {
+    this.unsubscribe = this.outbox.onCommitted(() => this.kick());
+    this.timer = setInterval(() => this.kick(), this.config.notifications.relayPollMs);
+    this.heartbeatTimer = setInterval(
+      () => void this.offerHeartbeats().catch((e: Error) => this.logger.warn(`Heartbeats: ${e.message}`)),
+      this.config.notifications.heartbeatCheckSeconds * 1000,
+    );
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.heartbeatTimer);
+    this.unsubscribe?.();
+    await this.running;
+  }
+
+  /** Runs a pass now, or right after the current one. */
+  kick(): void {
+    if (this.stopped) {
+      return;
+    }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch((error: Error) => this.logger.warn(`Relay pass failed: ${error.message}`))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** One pass: route everything waiting, then enqueue whatever has no job yet. */
+  async pass(): Promise<void> {
+    try {
+      while ((await this.routeBatch()) === BATCH && !this.stopped) {
+        // keep going while full batches come back
+      }
+    } finally {
+      // Routing trouble (a bad row, a lock timeout) must not hold back events already routed, nor handshakes.
+      await this.enqueuePending();
+      await this.offerHandshakes();
+    }
+  }
+
+  /** Claims up to BATCH outbox rows and gives every matching subscription its numbered event; returns the count. */
+  async routeBatch(): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      // PostgreSQL: concurrent relays each take different rows. SQLite: one process, one writer.
+      const rows = await manager.query<OutboxRow[]>(
+        `SELECT id, kind, document_reference_id, version_id, created_at FROM notification_outbox WHERE routed_at IS NULL ` +
+          `ORDER BY created_at, id LIMIT ${BATCH}${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+      );
+      if (rows.length === 0) {
+        return 0;
+      }
+      const receiving = await this.subscriptions.findReceiving(manager);
+      const matches: { row: OutboxRow; subscription: SubscriptionEntity }[] = [];
+      for (const row of rows) {
+        for (const subscription of receiving) {
+          if (subscription.createdAt <= Number(row.created_at) && (await this.matches(subscription, row))) {
+            matches.push({ row, subscription });
+          }
+        }
+      }
+      await this.numberEvents(manager, matches);
+      const now = Date.now();
+      const ids = rows.map((r) => r.id);
+      await manager
+        .createQueryBuilder()
+        .update(NotificationOutboxEntity)
+        .set({ routedAt: now })
+        .where('id IN (:...ids)', { ids })
+        .execute();
+      return rows.length;
+    });
+  }
+
+  private async matches(subscription: SubscriptionEntity, row: OutboxRow): Promise<boolean> {
+    try {
+      return await this.search.matches(subscription.matchQuery, row.document_reference_id);
+    } catch (error) {
+      this.logger.warn(`Subscription/${subscription.id} criteria no longer evaluate: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Takes each subscription's next numbers with one row update (locks in id order, so relays never deadlock). */
+  private async numberEvents(
+    manager: EntityManager,
+    matches: { row: OutboxRow; subscription: SubscriptionEntity }[],
+  ): Promise<void> {
+    const bySubscription = new Map<string, OutboxRow[]>();
+    for (const { row, subscription } of matches) {
+      bySubscription.set(subscription.id, [...(bySubscription.get(subscription.id) ?? []), row]);
+    }
+    for (const id of [...bySubscription.keys()].sort()) {
+      const rows = bySubscription.get(id)!;
+      await manager
+        .createQueryBuilder()
+        .update(SubscriptionEntity)
+        .set({ eventCount: () => `event_count + ${rows.length}` })
+        .where('id = :id', { id })
+        .execute();
+      const { eventCount } = await manager
+        .getRepository(SubscriptionEntity)
+        .findOneOrFail({ where: { id }, select: { eventCount: true, id: true } });
+      const first = eventCount - rows.length + 1;
+      await manager.insert(
+        SubscriptionEventEntity,
+        rows.map((row, i) => ({
+          id: randomUUID(),
+          subscriptionId: id,
+          eventNumber: first + i,
+          outboxId: row.id,
+          kind: row.kind,
+          documentReferenceId: row.document_reference_id,
+          versionId: row.version_id,
+          occurredAt: Number(row.created_at),
+          enqueuedAt: null,
+          deliveredAt: null,
+        })),
+      );
+    }
+  }
+
+  /** Enqueues events that have no job yet; when Redis is down they stay marked pending for the next pass. */
+  async enqueuePending(): Promise<void> {
+    const work = async (manager: EntityManager) => {
+      const rows = await manager.query<PendingEventRow[]>(
+        `SELECT id, subscription_id, outbox_id FROM subscription_event WHERE enqueued_at IS NULL ` +
+          `ORDER BY occurred_at, event_number LIMIT 500${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+      );
+      if (rows.length === 0) {
+        return;
+      }
+      const jobs: DeliveryJob[] = rows.map((r) => ({
+        name: DeliveryJobName.Event,
+        subscriptionEventId: r.id,
+        jobId: `${r.outbox_id}:${r.subscription_id}`,
+      }));
+      await this.queue.enqueue(jobs);
+      await manager
+        .createQueryBuilder()
+        .update(SubscriptionEventEntity)
+        .set({ enqueuedAt: Date.now() })
+        .where('id IN (:...ids)', { ids: rows.map((r) => r.id) })
+        .execute();
+    };
+    try {
+      // PostgreSQL holds the row locks across the enqueue so two relays never add the same job twice.
+      await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
+    } catch (error) {
+      this.logger.debug(`Enqueue deferred: ${(error as Error).message}`);
+    }
+  }
+
+  private async offerHandshakes(): Promise<void> {
+    const now = Date.now();
+    const due = (await this.subscriptions.findByStatus('requested')).filter(
+      (s) => (this.offered.get(`${s.id}:${s.versionId}`) ?? 0) + REOFFER_MS < now,
+    );
+    if (due.length === 0) {
+      return;
+    }
+    try {
+      await this.queue.enqueue(
+        due.map((s) => ({
+          name: DeliveryJobName.Handshake,
+          subscriptionId: s.id,
+          jobId: `handshake:${s.id}:${s.versionId}`,
+        })),
+      );
+      due.forEach((s) => this.offered.set(`${s.id}:${s.versionId}`, now));
+    } catch (error) {
+      this.logger.debug(`Handshakes deferred: ${(error as Error).message}`);
+    }
+  }
+
+  /** Backport subscriptions with a heartbeat period get a heartbeat when nothing was sent for that long. */
+  async offerHeartbeats(): Promise<void> {
+    const now = Date.now();
+    const due = (await this.subscriptions.findReceiving()).filter(
+      (s) =>
+        s.kind === 'backport' &&
+        s.heartbeatPeriodSeconds &&
+        (s.lastSentMs ?? s.createdAt) + s.heartbeatPeriodSeconds * 1000 <= now,
+    );
+    await this.queue.enqueue(
+      due.map((s) => ({
+        name: DeliveryJobName.Heartbeat,
+        subscriptionId: s.id,
+        jobId: `heartbeat:${s.id}:${s.lastSentMs ?? s.createdAt}`,
+      })),
+    );
+  }
+}

@@ -1,0 +1,245 @@
+import { FhirError, businessRule, invalid } from '../common/fhir-error.js';
+import type { PayloadContent, SubscriptionKind, SubscriptionStatus } from './subscription.entity.js';
+
+export const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
+export const FILTER_CRITERIA_URL = `${BACKPORT}/backport-filter-criteria`;
+export const PAYLOAD_CONTENT_URL = `${BACKPORT}/backport-payload-content`;
+export const HEARTBEAT_PERIOD_URL = `${BACKPORT}/backport-heartbeat-period`;
+export const TIMEOUT_URL = `${BACKPORT}/backport-timeout`;
+export const MAX_COUNT_URL = `${BACKPORT}/backport-max-count`;
+/** Our extension carrying the Standard Webhooks secret on create and PUT; never returned by reads. */
+export const WEBHOOK_SECRET_URL = 'urn:fhir-document-registry:webhook-secret';
+export const TOPIC_ID = 'document-available';
+export const FHIR_JSON = 'application/fhir+json';
+
+/** The canonical URL of the one SubscriptionTopic this server offers. */
+export const topicUrl = (baseUrl: string): string => `${baseUrl}/fhir/SubscriptionTopic/${TOPIC_ID}`;
+
+interface Extension {
+  url?: string;
+  valueString?: string;
+  valueCode?: string;
+  valueUnsignedInt?: number;
+  valuePositiveInt?: number;
+}
+
+/** The Subscription JSON as a client sends it (R4 core plus backport extensions). */
+export interface SubscriptionJson {
+  resourceType?: unknown;
+  id?: unknown;
+  status?: unknown;
+  criteria?: unknown;
+  _criteria?: { extension?: Extension[] };
+  extension?: Extension[];
+  channel?: {
+    type?: unknown;
+    endpoint?: unknown;
+    payload?: unknown;
+    _payload?: { extension?: Extension[] };
+    header?: unknown;
+    extension?: Extension[];
+  };
+  [key: string]: unknown;
+}
+
+/** What a Subscription asks for, validated. */
+export interface SubscriptionSpec {
+  kind: SubscriptionKind;
+  requestedStatus: 'requested' | 'off';
+  /** The DocumentReference criteria to match (`DocumentReference?...`). */
+  criteria: string;
+  endpoint: string;
+  payloadContent: PayloadContent;
+  headers: [string, string][];
+  heartbeatPeriodSeconds: number | null;
+  secret?: string;
+}
+
+const extensionsOf = (list: Extension[] | undefined, url: string): Extension[] =>
+  Array.isArray(list) ? list.filter((e) => e?.url === url) : [];
+
+// Headers we set ourselves, or that would let a subscriber smuggle a second request.
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+]);
+
+/** Parses `channel.header` entries ("Name: value"), refusing malformed and reserved ones. */
+export function parseHeaders(raw: unknown): [string, string][] {
+  if (raw === undefined) {
+    return [];
+  }
+  if (!Array.isArray(raw)) {
+    throw invalid(
+      'Subscription.channel.header must be an array of "Name: value" strings',
+      'Subscription.channel.header',
+    );
+  }
+  return raw.map((entry, i) => {
+    const match = typeof entry === 'string' ? /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*)$/.exec(entry) : null;
+    if (!match) {
+      throw invalid(
+        `Subscription.channel.header[${i}] must be "Name: value" on one line`,
+        `Subscription.channel.header[${i}]`,
+      );
+    }
+    if (RESERVED_HEADERS.has(match[1].toLowerCase())) {
+      throw businessRule(
+        `Subscription.channel.header may not set ${match[1]}; the server sets it`,
+        `Subscription.channel.header[${i}]`,
+      );
+    }
+    return [match[1], match[2].trim()];
+  });
+}
+
+/** Joins backport filter criteria (each `DocumentReference?a=b`) into one DocumentReference criteria string. */
+export function filtersToCriteria(filters: string[]): string {
+  const parts = filters.map((filter, i) => {
+    const match = /^(?:DocumentReference)?\?(.*)$/s.exec(filter.trim());
+    if (!match) {
+      throw new FhirError(
+        422,
+        'value',
+        `backport-filter-criteria[${i}] must be DocumentReference?<search parameters>`,
+        {
+          expression: 'Subscription.criteria.extension',
+        },
+      );
+    }
+    return match[1];
+  });
+  return `DocumentReference?${parts.filter(Boolean).join('&')}`;
+}
+
+/** Validates a Subscription (R4 core rest-hook or Subscriptions Backport IG) into what the server needs. */
+export function parseSubscription(json: SubscriptionJson, baseUrl: string): SubscriptionSpec {
+  if (json?.resourceType !== 'Subscription') {
+    throw invalid('The body must be a Subscription resource');
+  }
+  const status = json.status ?? 'requested';
+  if (status !== 'requested' && status !== 'active' && status !== 'off') {
+    throw businessRule(
+      `Subscription.status may be requested or off (got ${JSON.stringify(status)}); the server sets the rest`,
+      'Subscription.status',
+    );
+  }
+  if (typeof json.criteria !== 'string' || json.criteria.trim() === '') {
+    throw invalid('Subscription.criteria is required', 'Subscription.criteria');
+  }
+  const channel = json.channel;
+  if (channel?.type !== 'rest-hook') {
+    throw new FhirError(422, 'not-supported', `Only rest-hook channels are supported (got ${String(channel?.type)})`, {
+      expression: 'Subscription.channel.type',
+    });
+  }
+  if (typeof channel.endpoint !== 'string' || channel.endpoint === '') {
+    throw invalid('Subscription.channel.endpoint is required for rest-hook', 'Subscription.channel.endpoint');
+  }
+  if (channel.payload !== undefined && channel.payload !== FHIR_JSON) {
+    throw new FhirError(422, 'not-supported', `Subscription.channel.payload may only be ${FHIR_JSON} or absent`, {
+      expression: 'Subscription.channel.payload',
+    });
+  }
+  const backport = json.criteria === topicUrl(baseUrl);
+  let criteria: string;
+  let payloadContent: PayloadContent;
+  if (backport) {
+    const filters = extensionsOf(json._criteria?.extension, FILTER_CRITERIA_URL).map((e) => e.valueString ?? '');
+    criteria = filtersToCriteria(filters);
+    const content = extensionsOf(channel._payload?.extension, PAYLOAD_CONTENT_URL)[0]?.valueCode ?? 'id-only';
+    if (content !== 'empty' && content !== 'id-only' && content !== 'full-resource') {
+      throw businessRule(
+        `backport-payload-content must be empty, id-only or full-resource (got ${content})`,
+        'Subscription.channel.payload',
+      );
+    }
+    payloadContent = content;
+  } else if (/^DocumentReference\?/.test(json.criteria)) {
+    criteria = json.criteria;
+    payloadContent = channel.payload === FHIR_JSON ? 'full-resource' : 'empty';
+  } else {
+    throw new FhirError(
+      422,
+      'not-supported',
+      `Subscription.criteria must be a DocumentReference search or the topic ${topicUrl(baseUrl)}`,
+      { expression: 'Subscription.criteria' },
+    );
+  }
+  if (!/^DocumentReference\?.*[^=&]=[^&]/.test(criteria)) {
+    throw businessRule('Subscription criteria must name at least one search parameter', 'Subscription.criteria');
+  }
+  const heartbeat = extensionsOf(channel.extension, HEARTBEAT_PERIOD_URL)[0]?.valueUnsignedInt;
+  if (heartbeat !== undefined && (!Number.isInteger(heartbeat) || heartbeat < 1)) {
+    throw invalid(
+      'backport-heartbeat-period must be a positive whole number of seconds',
+      'Subscription.channel.extension',
+    );
+  }
+  const secret = extensionsOf(json.extension, WEBHOOK_SECRET_URL)[0]?.valueString;
+  return {
+    kind: backport ? 'backport' : 'classic',
+    requestedStatus: status === 'off' ? 'off' : 'requested',
+    criteria,
+    endpoint: channel.endpoint,
+    payloadContent,
+    headers: parseHeaders(channel.header),
+    heartbeatPeriodSeconds: heartbeat ?? null,
+    secret,
+  };
+}
+
+/** The stored copy of what the client sent: without the secret, id and meta (the server owns those). */
+export function storedResource(json: SubscriptionJson): Record<string, unknown> {
+  const { id: _id, meta: _meta, status: _status, error: _error, extension, ...rest } = json;
+  const kept = (extension ?? []).filter((e) => e?.url !== WEBHOOK_SECRET_URL);
+  return kept.length > 0 ? { ...rest, extension: kept } : rest;
+}
+
+/** The Subscription as reads return it: the stored JSON with the server's id, version, status and error. */
+export function renderSubscription(
+  stored: Record<string, unknown>,
+  row: { id: string; versionId: number; updatedAt: number; status: SubscriptionStatus; error: string | null },
+): Record<string, unknown> {
+  const { resourceType, ...rest } = stored;
+  return {
+    resourceType,
+    id: row.id,
+    meta: { versionId: String(row.versionId), lastUpdated: new Date(row.updatedAt).toISOString() },
+    ...rest,
+    status: row.status,
+    ...(row.error ? { error: row.error } : {}),
+  };
+}
+
+/** The SubscriptionTopic this server offers: a DocumentReference was created, superseded or withdrawn. */
+export function documentAvailableTopic(baseUrl: string): Record<string, unknown> {
+  return {
+    resourceType: 'SubscriptionTopic',
+    id: TOPIC_ID,
+    url: topicUrl(baseUrl),
+    title: 'Document available',
+    status: 'active',
+    description:
+      'A DocumentReference was created, superseded or withdrawn in this registry. Filter with any DocumentReference ' +
+      'search parameter this server supports (e.g. patient.identifier, type, recipient).',
+    resourceTrigger: [
+      {
+        description: 'A DocumentReference is created or its status changes',
+        resource: 'DocumentReference',
+        supportedInteraction: ['create', 'update'],
+      },
+    ],
+    canFilterBy: ['patient.identifier', 'type', 'category', 'custodian.identifier', 'recipient', 'status'].map(
+      (filterParameter) => ({ resource: 'DocumentReference', filterParameter }),
+    ),
+    notificationShape: [{ resource: 'DocumentReference' }],
+  };
+}

@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { FhirError, businessRule, forbidden, notFound } from '../common/fhir-error.js';
+import type { Principal } from '../auth/principal.js';
+import { parseCriteria, type SearchPlan } from '../registry/document-reference-search.js';
+import { checkEndpointUrl, resolveSafeAddresses, UnsafeEndpointError } from './endpoint-safety.js';
+import { notificationBundle, subscriptionStatus, type NotifiedEvent } from './notification-bundle.js';
+import { NotificationOutbox } from './notification-outbox.service.js';
+import {
+  parseSubscription,
+  renderSubscription,
+  storedResource,
+  topicUrl,
+  WEBHOOK_SECRET_URL,
+  type SubscriptionJson,
+  type SubscriptionSpec,
+} from './subscription-resource.js';
+import type { SubscriptionEntity } from './subscription.entity.js';
+import { SubscriptionRepository } from './subscription.repository.js';
+import { WebhookClient } from './webhook-client.service.js';
+import { generateWebhookSecret, isValidWebhookSecret } from './webhook-signature.js';
+
+const ODS_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
+const MAX_EVENTS_PER_QUERY = 100;
+
+/**
+ * The rule on `recipient`: a subscriber may only ask for documents addressed to its own organisation.
+ * Returns the refusal message, or undefined when the criteria respect it.
+ */
+export function recipientViolation(plan: SearchPlan, ownerOds: string): string | undefined {
+  for (const clause of plan.clauses) {
+    if (clause.kind !== 'token' || clause.param !== 'recipient') {
+      continue;
+    }
+    const foreign =
+      clause.not || clause.values.some((v) => v.code !== ownerOds || (v.system && v.system !== ODS_SYSTEM));
+    if (foreign) {
+      return `A recipient criterion may only name the subscriber's own ODS code (${ownerOds})`;
+    }
+  }
+  return undefined;
+}
+
+export interface SubscriptionSearch {
+  status?: string;
+  url?: string;
+  criteria?: string;
+}
+
+/** The rules of Subscriptions: ownership, validation of criteria and endpoints, secrets, status and event queries. */
+@Injectable()
+export class SubscriptionService {
+  constructor(
+    private readonly subscriptions: SubscriptionRepository,
+    private readonly outbox: NotificationOutbox,
+    private readonly webhooks: WebhookClient,
+    private readonly config: AppConfig,
+  ) {}
+
+  private get fhirBase(): string {
+    return `${this.config.baseUrl}/fhir`;
+  }
+
+  private ownerOf(principal: Principal | undefined): string {
+    if (!principal?.organization) {
+      throw forbidden('Subscriptions belong to an organisation: the access token needs an organization claim');
+    }
+    return principal.organization;
+  }
+
+  /** Loads a subscription the caller's organisation owns; another organisation's is refused with 403. */
+  async owned(id: string, principal: Principal | undefined): Promise<SubscriptionEntity> {
+    const owner = this.ownerOf(principal);
+    const row = await this.subscriptions.findById(id);
+    if (!row) {
+      throw notFound(`Subscription/${id} is not known to this server`);
+    }
+    if (row.ownerOds !== owner) {
+      throw forbidden(
+        `Subscription/${id} belongs to another organisation; only the organisation that created a Subscription ` +
+          'may read, change, delete it or call $status/$events',
+      );
+    }
+    return row;
+  }
+
+  render(row: SubscriptionEntity): Record<string, unknown> {
+    return renderSubscription(JSON.parse(row.resource) as Record<string, unknown>, row);
+  }
+
+  private async validate(json: SubscriptionJson, owner: string): Promise<SubscriptionSpec> {
+    const spec = parseSubscription(json, this.config.baseUrl);
+    const plan = parseCriteria(spec.criteria, { baseUrl: this.config.baseUrl });
+    const violation = recipientViolation(plan, owner);
+    if (violation) {
+      throw forbidden(violation);
+    }
+    if (spec.secret !== undefined && !isValidWebhookSecret(spec.secret)) {
+      throw businessRule(
+        `${WEBHOOK_SECRET_URL} must be whsec_ followed by base64 of 24 to 64 random bytes`,
+        'Subscription.extension',
+      );
+    }
+    try {
+      const url = checkEndpointUrl(spec.endpoint, this.webhooks.allowlist);
+      await resolveSafeAddresses(url.hostname, this.webhooks.allowlist);
+    } catch (error) {
+      if (error instanceof UnsafeEndpointError) {
+        throw businessRule(error.message, 'Subscription.channel.endpoint');
+      }
+      throw businessRule(
+        `channel.endpoint host could not be resolved: ${(error as Error).message}`,
+        'Subscription.channel.endpoint',
+      );
+    }
+    return spec;
+  }
+
+  /** Creates a subscription (status requested: the worker sends the handshake); returns it with its secret. */
+  async create(
+    json: SubscriptionJson,
+    principal: Principal | undefined,
+  ): Promise<{ row: SubscriptionEntity; resource: Record<string, unknown> }> {
+    const owner = this.ownerOf(principal);
+    const spec = await this.validate(json, owner);
+    const now = Date.now();
+    const secret = spec.secret ?? generateWebhookSecret();
+    const row: SubscriptionEntity = {
+      id: randomUUID(),
+      versionId: 1,
+      ownerOds: owner,
+      status: spec.requestedStatus,
+      kind: spec.kind,
+      matchQuery: spec.criteria,
+      endpoint: spec.endpoint,
+      payloadContent: spec.payloadContent,
+      secret,
+      heartbeatPeriodSeconds: spec.heartbeatPeriodSeconds,
+      eventCount: 0,
+      consecutiveFailures: 0,
+      error: null,
+      lastSentMs: null,
+      createdAt: now,
+      updatedAt: now,
+      resource: JSON.stringify(storedResource(json)),
+    };
+    await this.subscriptions.insert(row);
+    this.outbox.poke();
+    const resource = this.render(row);
+    // The only time the secret is shown: the subscriber needs it to verify signatures.
+    const extension = [...((resource.extension as unknown[]) ?? []), { url: WEBHOOK_SECRET_URL, valueString: secret }];
+    return { row, resource: { ...resource, extension } };
+  }
+
+  /** PUT: change endpoint, headers, criteria or status (off / requested), or rotate the secret. */
+  async update(id: string, json: SubscriptionJson, principal: Principal | undefined): Promise<SubscriptionEntity> {
+    const current = await this.owned(id, principal);
+    if (json.id !== undefined && json.id !== id) {
+      throw new FhirError(400, 'invalid', `The body's id (${JSON.stringify(json.id)}) must match the URL (${id})`, {
+        expression: 'Subscription.id',
+      });
+    }
+    const spec = await this.validate(json, current.ownerOds);
+    const rehandshake = spec.endpoint !== current.endpoint || current.status === 'off';
+    const status = spec.requestedStatus === 'off' ? 'off' : rehandshake ? 'requested' : current.status;
+    const changes: Partial<SubscriptionEntity> = {
+      versionId: current.versionId + 1,
+      status,
+      kind: spec.kind,
+      matchQuery: spec.criteria,
+      endpoint: spec.endpoint,
+      payloadContent: spec.payloadContent,
+      heartbeatPeriodSeconds: spec.heartbeatPeriodSeconds,
+      secret: spec.secret ?? current.secret,
+      error: status === 'requested' ? null : current.error,
+      consecutiveFailures: status === 'requested' ? 0 : current.consecutiveFailures,
+      updatedAt: Date.now(),
+      resource: JSON.stringify(storedResource(json)),
+    };
+    await this.subscriptions.update(id, changes);
+    this.outbox.poke();
+    return { ...current, ...changes };
+  }
+
+  async delete(id: string, principal: Principal | undefined): Promise<void> {
+    await this.owned(id, principal);
+    await this.subscriptions.delete(id);
+  }
+
+  async search(query: SubscriptionSearch, principal: Principal | undefined): Promise<SubscriptionEntity[]> {
+    const rows = await this.subscriptions.findByOwner(this.ownerOf(principal));
+    return rows.filter((row) => {
+      const resource = JSON.parse(row.resource) as { criteria?: string };
+      return (
+        (!query.status || query.status.split(',').includes(row.status)) &&
+        (!query.url || row.endpoint === query.url) &&
+        (!query.criteria || resource.criteria === query.criteria)
+      );
+    });
+  }
+
+  /** $status: the backport SubscriptionStatus (query-status), plus the latest delivery attempts. */
+  async status(id: string, principal: Principal | undefined): Promise<Record<string, unknown>> {
+    const row = await this.owned(id, principal);
+    const attempts = await this.subscriptions.recentAttempts(id, 50);
+    return subscriptionStatus({
+      subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
+      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : row.matchQuery,
+      status: row.status,
+      type: 'query-status',
+      eventsSinceSubscriptionStart: row.eventCount,
+      events: [],
+      payloadContent: row.payloadContent,
+      fhirBase: this.fhirBase,
+      error: row.error,
+      extraParameters: attempts.map((a) => ({
+        name: 'delivery-attempt',
+        part: [
+          { name: 'webhook-id', valueString: a.webhookId },
+          { name: 'type', valueCode: a.type },
+          ...(a.eventNumber !== null ? [{ name: 'event-number', valueString: String(a.eventNumber) }] : []),
+          { name: 'timestamp', valueInstant: new Date(a.attemptedAt).toISOString() },
+          ...(a.statusCode !== null ? [{ name: 'status-code', valueInteger: a.statusCode }] : []),
+          { name: 'latency-ms', valueInteger: a.latencyMs },
+          ...(a.error ? [{ name: 'error', valueString: a.error }] : []),
+        ],
+      })),
+    });
+  }
+
+  /** $events: the notifications of past events, rebuilt from the stored events (type query-event). */
+  async events(
+    id: string,
+    range: { since?: string; until?: string },
+    principal: Principal | undefined,
+  ): Promise<Record<string, unknown>> {
+    const row = await this.owned(id, principal);
+    const number = (raw: string | undefined, fallback: number, name: string) => {
+      if (raw === undefined || raw === '') {
+        return fallback;
+      }
+      if (!/^\d+$/.test(raw)) {
+        throw new FhirError(400, 'invalid', `${name} must be a whole number`, { expression: name });
+      }
+      return Number(raw);
+    };
+    const until = number(range.until, row.eventCount, 'eventsUntilNumber');
+    const since = number(range.since, Math.max(1, until - MAX_EVENTS_PER_QUERY + 1), 'eventsSinceNumber');
+    const stored = await this.subscriptions.findEvents(id, since, until, MAX_EVENTS_PER_QUERY);
+    return notificationBundle({
+      subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
+      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : row.matchQuery,
+      status: row.status,
+      type: 'query-event',
+      eventsSinceSubscriptionStart: row.eventCount,
+      events: await this.notifiedEvents(row, stored),
+      payloadContent: row.payloadContent,
+      fhirBase: this.fhirBase,
+    });
+  }
+
+  /** Stored events as notification content, with the DocumentReference version when the payload is full. */
+  async notifiedEvents(
+    row: SubscriptionEntity,
+    events: {
+      eventNumber: number;
+      occurredAt: number;
+      kind: NotifiedEvent['kind'];
+      documentReferenceId: string;
+      versionId: string;
+    }[],
+  ): Promise<NotifiedEvent[]> {
+    return Promise.all(
+      events.map(async (e) => ({
+        eventNumber: e.eventNumber,
+        occurredAt: e.occurredAt,
+        kind: e.kind,
+        documentReferenceId: e.documentReferenceId,
+        resource:
+          row.payloadContent === 'full-resource'
+            ? await this.subscriptions.documentReferenceVersion(e.documentReferenceId, e.versionId)
+            : undefined,
+      })),
+    );
+  }
+}

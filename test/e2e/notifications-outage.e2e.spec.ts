@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { json } from '../utils/http.js';
+import { startRedisServer, type TestRedis } from '../utils/redis-server.js';
+import { startTestApp, type TestApp } from '../utils/test-app.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
+
+const FHIR_JSON = 'application/fhir+json';
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+
+describe('notifications while Redis is down', () => {
+  let redis: TestRedis;
+  let receiver: WebhookReceiver;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    receiver = await startWebhookReceiver();
+    t = await startTestApp('sqlite', 'file', {
+      REDIS_URL: redis.url,
+      SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
+      DELIVERY_BACKOFF_BASE_MS: '50',
+      OUTBOX_POLL_MS: '100',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.close();
+    await redis?.stop();
+  });
+
+  it('accepts documents during the outage and delivers every notification exactly once when Redis returns', async () => {
+    const path = `/outage-${randomUUID()}`;
+    const created = await t.fetch('/fhir/Subscription', {
+      method: 'POST',
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify({
+        resourceType: 'Subscription',
+        status: 'requested',
+        reason: 'outage test',
+        criteria: `DocumentReference?patient.identifier=${NHS}|9434765919`,
+        channel: { type: 'rest-hook', endpoint: receiver.url(path), payload: FHIR_JSON },
+      }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = await json(created);
+    await receiver.waitFor(path, (r) => r.length >= 1);
+    for (let i = 0; (await json(await t.fetch(`/fhir/Subscription/${id}`))).status !== 'active'; i++) {
+      expect(i).toBeLessThan(100);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    await redis.stop();
+    for (let i = 0; i < 3; i++) {
+      const document = aDischargeSummaryR4({
+        identifier: { system: 'https://tools.ietf.org/html/rfc4122', value: randomUUID() },
+      });
+      const response = await t.fetch('/fhir/Bundle', {
+        method: 'POST',
+        headers: { 'content-type': FHIR_JSON },
+        body: JSON.stringify(document),
+      });
+      expect(response.status).toBe(201);
+    }
+    const ready = await json(await fetch(`${t.baseUrl}/health/ready`));
+    expect(ready.checks.redis).toMatch(/^failing/);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(receiver.at(path)).toHaveLength(1);
+
+    await redis.start();
+    const requests = await receiver.waitFor(path, (r) => r.length >= 4, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const events = receiver.at(path).slice(1);
+    expect(events).toHaveLength(3);
+    expect(new Set(events.map((r) => r.headers['webhook-id'])).size).toBe(3);
+    expect(new Set(requests.slice(1).map((r) => JSON.parse(r.body).id)).size).toBe(3);
+    expect((await json(await fetch(`${t.baseUrl}/health/ready`))).checks.redis).toBe('ok');
+  });
+});

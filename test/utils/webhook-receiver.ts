@@ -1,0 +1,86 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedWebhook {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  receivedAt: number;
+  /** The status the receiver answered with. */
+  status: number;
+}
+
+export interface WebhookReceiver {
+  /** http://127.0.0.1:PORT */
+  readonly origin: string;
+  /** A fresh endpoint URL on this receiver (requests are recorded per path). */
+  url(path?: string): string;
+  /** Every request, in arrival order (failed ones included). */
+  readonly requests: ReceivedWebhook[];
+  /** Requests to one path. */
+  at(path: string): ReceivedWebhook[];
+  /** Answer the next `count` requests to `path` with `status` (default 503). */
+  failNext(path: string, count: number, status?: number): void;
+  /** Waits until `predicate` holds over the requests to `path`, or fails after `timeoutMs`. */
+  waitFor(
+    path: string,
+    predicate: (requests: ReceivedWebhook[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<ReceivedWebhook[]>;
+  close(): Promise<void>;
+}
+
+/** A real HTTP receiver on loopback that records webhooks and can be told to fail. */
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const requests: ReceivedWebhook[] = [];
+  const failures = new Map<string, { left: number; status: number }>();
+  let counter = 0;
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const path = request.url ?? '/';
+      const failure = failures.get(path);
+      let status = 200;
+      if (failure && failure.left > 0) {
+        failure.left -= 1;
+        status = failure.status;
+      }
+      requests.push({
+        path,
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        receivedAt: Date.now(),
+        status,
+      });
+      response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const at = (path: string) => requests.filter((r) => r.path === path);
+  return {
+    origin,
+    url: (path) => `${origin}${path ?? `/hook-${++counter}`}`,
+    requests,
+    at,
+    failNext: (path, count, status = 503) => failures.set(path, { left: count, status }),
+    waitFor: async (path, predicate, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate(at(path))) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `Timed out waiting for webhooks at ${path}; got ${at(path).length}: ${JSON.stringify(at(path).map((r) => r.status))}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      return at(path);
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
