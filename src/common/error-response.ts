@@ -61,11 +61,15 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   }
   if (isFastifyError(error) && error.statusCode >= 400 && error.statusCode < 500) {
     const message =
-      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'The request body is larger than this route accepts' : error.message;
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'The request body is larger than this route accepts'
+        : error.message;
     return { status: error.statusCode, headers: {}, outcome: outcome(issueCodeFor(error.statusCode), message) };
   }
   const errorId = randomUUID();
-  logger.error(`Unhandled error ${errorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  logger.error(
+    `Unhandled error ${errorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
   return {
     status: 500,
     headers: {},

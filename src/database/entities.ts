@@ -19,5 +19,8 @@ export const ENTITIES = [
   DocumentReferenceVersionEntity,
   SubmissionSetEntity,
   AuditEventEntity,
-  SubscriptionEntity, NotificationOutboxEntity, SubscriptionEventEntity, DeliveryAttemptEntity,
+  SubscriptionEntity,
+  NotificationOutboxEntity,
+  SubscriptionEventEntity,
+  DeliveryAttemptEntity,
 ];

@@ -10,5 +10,17 @@ import { SubmissionSet1795734000001 } from './migrations/postgres/1795734000001-
 import { SubmissionSet1795734000000 } from './migrations/sqlite/1795734000000-SubmissionSet.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
-export const SQLITE_MIGRATIONS: Function[] = [InitialSchema1795687728673, NotificationSchema1795700000000, SearchTokenValues1795710000000, AuditEvent1795720000000, SubmissionSet1795734000000];
-export const POSTGRES_MIGRATIONS: Function[] = [InitialSchema1795687729458, NotificationSchema1795700000001, SearchTokenValues1795710000001, AuditEvent1795720000001, SubmissionSet1795734000001];
+export const SQLITE_MIGRATIONS: Function[] = [
+  InitialSchema1795687728673,
+  NotificationSchema1795700000000,
+  SearchTokenValues1795710000000,
+  AuditEvent1795720000000,
+  SubmissionSet1795734000000,
+];
+export const POSTGRES_MIGRATIONS: Function[] = [
+  InitialSchema1795687729458,
+  NotificationSchema1795700000001,
+  SearchTokenValues1795710000001,
+  AuditEvent1795720000001,
+  SubmissionSet1795734000001,
+];

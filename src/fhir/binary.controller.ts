@@ -59,12 +59,15 @@ export class BinaryController {
       if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
         throw invalid('The request has no body: send a FHIR Binary resource');
       }
-      const resource = mediaType.type === 'application/fhir+json' ? parseFhirJson(request.body) : parseFhirXml(request.body);
+      const resource =
+        mediaType.type === 'application/fhir+json' ? parseFhirJson(request.body) : parseFhirXml(request.body);
       row = await this.binaries.storeBinaryResource(resource, owner);
     } else {
       const declared = Number(request.headers['content-length']);
       if (Number.isFinite(declared) && declared > this.config.maxBinaryBytes) {
-        throw tooLarge(`The Binary is ${declared} bytes; the limit is ${this.config.maxBinaryBytes} (MAX_BINARY_BYTES)`);
+        throw tooLarge(
+          `The Binary is ${declared} bytes; the limit is ${this.config.maxBinaryBytes} (MAX_BINARY_BYTES)`,
+        );
       }
       const body = request.body as IncomingMessage | undefined;
       if (!body) {
@@ -83,7 +86,11 @@ export class BinaryController {
         return;
       case 'OperationOutcome':
         await sendOutcome(reply, 201, [
-          { severity: 'information', code: 'informational', diagnostics: `Stored ${row.size} bytes as Binary/${row.id}` },
+          {
+            severity: 'information',
+            code: 'informational',
+            diagnostics: `Stored ${row.size} bytes as Binary/${row.id}`,
+          },
         ]);
         return;
       case 'representation':

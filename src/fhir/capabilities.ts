@@ -183,12 +183,17 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     interactions: ['read', 'search-type'],
     searchParams: [
       { name: 'patient.identifier', type: 'token', documentation: "The patient's NHS number (system|value)" },
-      { name: 'date', type: 'date', documentation: 'AuditEvent.recorded, with prefixes ge le gt lt eq; repeat for AND' },
+      {
+        name: 'date',
+        type: 'date',
+        documentation: 'AuditEvent.recorded, with prefixes ge le gt lt eq; repeat for AND',
+      },
       { name: 'agent', type: 'token', documentation: "The token's sub, or the agent organisation's ODS code" },
       { name: 'entity', type: 'reference', documentation: 'A resource touched, e.g. DocumentReference/123' },
       { name: 'action', type: 'token', documentation: 'C | R | U | D | E' },
     ],
-    documentation: 'Append-only, hash-chained record of every access (IHE BALP, MHD audit profiles); npm run audit:verify',
+    documentation:
+      'Append-only, hash-chained record of every access (IHE BALP, MHD audit profiles); npm run audit:verify',
   },
 ];
 

@@ -9,7 +9,10 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
     date: '2026-11-26',
     kind: 'instance',
     software: { name: 'fhir-document-registry', version: software.version },
-    implementation: { description: 'FHIR document registry and repository (store and notify)', url: `${config.baseUrl}/fhir` },
+    implementation: {
+      description: 'FHIR document registry and repository (store and notify)',
+      url: `${config.baseUrl}/fhir`,
+    },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'application/fhir+xml'],
     rest: [
@@ -19,7 +22,9 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
           cors: false,
           service: [
             {
-              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' },
+              ],
             },
           ],
           description:
@@ -41,12 +46,24 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
           documentation: capability.documentation,
           interaction: capability.interactions.map((code) => ({ code })),
           ...(capability.type === 'Bundle' || capability.type === 'Binary' ? {} : { versioning: 'versioned' }),
-          searchParam: capability.searchParams.map((p) => ({ name: p.name, type: p.type, documentation: p.documentation })),
+          searchParam: capability.searchParams.map((p) => ({
+            name: p.name,
+            type: p.type,
+            documentation: p.documentation,
+          })),
           ...(capability.type === 'Subscription'
             ? {
                 operation: [
-                  { name: 'status', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status' },
-                  { name: 'events', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events' },
+                  {
+                    name: 'status',
+                    definition:
+                      'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status',
+                  },
+                  {
+                    name: 'events',
+                    definition:
+                      'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events',
+                  },
                 ],
               }
             : {}),
@@ -66,7 +83,14 @@ export function smartConfiguration(config: Pick<AppConfig, 'auth'>) {
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
-    scopes_supported: ['system/*.cruds', 'system/DocumentReference.rs', 'system/Bundle.cr', 'system/Binary.cr', 'system/Subscription.cruds', 'system/AuditEvent.rs'],
+    scopes_supported: [
+      'system/*.cruds',
+      'system/DocumentReference.rs',
+      'system/Bundle.cr',
+      'system/Binary.cr',
+      'system/Subscription.cruds',
+      'system/AuditEvent.rs',
+    ],
     capabilities: ['client-confidential-asymmetric', 'permission-v1', 'permission-v2'],
   };
 }

@@ -49,7 +49,10 @@ export class DocumentReferenceController {
   @RequireScope('DocumentReference', 'c')
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
-    const stored = audited(request, await this.documentReferences.createPointer(resource, principalOf(request)?.organization));
+    const stored = audited(
+      request,
+      await this.documentReferences.createPointer(resource, principalOf(request)?.organization),
+    );
     await this.sendVersion(request, reply, 201, stored);
   }
 

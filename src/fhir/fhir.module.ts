@@ -11,6 +11,14 @@ import { TransactionController } from './transaction.controller.js';
 /** The HTTP edge: FHIR REST protocol only; business rules live in the registry. */
 @Module({
   imports: [RegistryModule],
-  controllers: [MetadataController, BundleController, BinaryController, DocumentReferenceSearchController, DocumentReferenceController, TransactionController, ListController],
+  controllers: [
+    MetadataController,
+    BundleController,
+    BinaryController,
+    DocumentReferenceSearchController,
+    DocumentReferenceController,
+    TransactionController,
+    ListController,
+  ],
 })
 export class FhirModule {}

@@ -22,9 +22,7 @@ export function correlationIdOf(request: FastifyRequest): string {
  */
 function clientKey(request: FastifyRequest): string {
   const authorization = request.headers.authorization;
-  return authorization
-    ? `token:${createHash('sha256').update(authorization).digest('base64url')}`
-    : `ip:${request.ip}`;
+  return authorization ? `token:${createHash('sha256').update(authorization).digest('base64url')}` : `ip:${request.ip}`;
 }
 
 /** Security headers, CORS (closed unless CORS_ORIGINS), rate limits and request/correlation ids on every response. */
@@ -43,9 +41,14 @@ export async function registerRequestHygiene(app: NestFastifyApplication, config
     keyGenerator: clientKey,
     allowList: (request) => request.url.startsWith('/health/'),
     errorResponseBuilder: (_request, context) =>
-      new FhirError(429, 'throttled', `Too many requests: the limit is ${context.max} a minute; retry after ${context.after}`, {
-        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
-      }),
+      new FhirError(
+        429,
+        'throttled',
+        `Too many requests: the limit is ${context.max} a minute; retry after ${context.after}`,
+        {
+          headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+        },
+      ),
   });
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {

@@ -18,12 +18,18 @@ const canonical = (value: unknown): string =>
  * Checks that `proposed` differs from `current` only in status (an allowed transition) and securityLabel;
  * returns the next version to store. Throws 422 naming the first element that may not change.
  */
-export function checkedChange(current: StoredDocumentReference, proposed: Record<string, unknown>): StoredDocumentReference {
+export function checkedChange(
+  current: StoredDocumentReference,
+  proposed: Record<string, unknown>,
+): StoredDocumentReference {
   if (proposed.resourceType !== 'DocumentReference') {
     throw businessRule('The body must be a DocumentReference', 'DocumentReference.resourceType');
   }
   if (proposed.id !== undefined && proposed.id !== current.id) {
-    throw businessRule(`The id in the body (${JSON.stringify(proposed.id)}) does not match the URL (${current.id})`, 'DocumentReference.id');
+    throw businessRule(
+      `The id in the body (${JSON.stringify(proposed.id)}) does not match the URL (${current.id})`,
+      'DocumentReference.id',
+    );
   }
   const keys = new Set([...Object.keys(current), ...Object.keys(proposed)]);
   for (const key of keys) {
@@ -41,9 +47,14 @@ export function checkedChange(current: StoredDocumentReference, proposed: Record
   }
   const status = typeof proposed.status === 'string' ? proposed.status : current.status;
   if (status !== current.status && !(ALLOWED_TRANSITIONS[current.status] ?? []).includes(status)) {
-    throw new FhirError(422, 'business-rule', `DocumentReference.status cannot change from ${current.status} to ${status}`, {
-      expression: 'DocumentReference.status',
-    });
+    throw new FhirError(
+      422,
+      'business-rule',
+      `DocumentReference.status cannot change from ${current.status} to ${status}`,
+      {
+        expression: 'DocumentReference.status',
+      },
+    );
   }
   const next: StoredDocumentReference = { ...current, status };
   if (proposed.securityLabel === undefined) {

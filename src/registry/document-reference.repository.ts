@@ -73,7 +73,10 @@ export class DocumentReferenceRepository {
     });
   }
 
-  async findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<DocumentReferenceEntity | null> {
+  async findById(
+    id: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<DocumentReferenceEntity | null> {
     return manager.getRepository(DocumentReferenceEntity).findOneBy({ id });
   }
 
@@ -91,7 +94,11 @@ export class DocumentReferenceRepository {
   }
 
   /** Current DocumentReferences whose subject carries this identifier, newest first. */
-  async findByPatientIdentifier(system: string | null, value: string, limit: number): Promise<DocumentReferenceEntity[]> {
+  async findByPatientIdentifier(
+    system: string | null,
+    value: string,
+    limit: number,
+  ): Promise<DocumentReferenceEntity[]> {
     const query = this.dataSource
       .getRepository(DocumentReferenceEntity)
       .createQueryBuilder('d')
@@ -114,7 +121,9 @@ export class DocumentReferenceRepository {
   }
 
   async version(id: string, versionId: number): Promise<DocumentReferenceVersionEntity | null> {
-    return this.dataSource.getRepository(DocumentReferenceVersionEntity).findOneBy({ documentReferenceId: id, versionId });
+    return this.dataSource
+      .getRepository(DocumentReferenceVersionEntity)
+      .findOneBy({ documentReferenceId: id, versionId });
   }
 }
 

@@ -25,7 +25,8 @@ export interface RelatesTo {
 }
 
 /** A change a custodian asks for: a whole new resource (PUT) or a JSON Patch. */
-export type DocumentReferenceChange = { kind: 'update'; resource: Record<string, unknown> } | { kind: 'patch'; operations: unknown };
+export type DocumentReferenceChange =
+  { kind: 'update'; resource: Record<string, unknown> } | { kind: 'patch'; operations: unknown };
 
 /** The DocumentReference lifecycle: read, history, supersede, withdraw, and pointers to documents held elsewhere. */
 @Injectable()
@@ -124,17 +125,26 @@ export class DocumentReferenceService {
       }
       const row = await this.documentReferences.findForUpdate(manager, targetId);
       if (!row) {
-        throw businessRule(`relatesTo replaces DocumentReference/${targetId}, which does not exist`, 'Composition.relatesTo');
+        throw businessRule(
+          `relatesTo replaces DocumentReference/${targetId}, which does not exist`,
+          'Composition.relatesTo',
+        );
       }
       if (row.status !== 'current') {
         throw conflict(`DocumentReference/${targetId} is ${row.status}: only a current document can be replaced`);
       }
       if (row.custodianOds !== ownerOds) {
-        throw forbidden(`Only the custodian (${row.custodianOds ?? 'unknown'}) may replace DocumentReference/${targetId}`);
+        throw forbidden(
+          `Only the custodian (${row.custodianOds ?? 'unknown'}) may replace DocumentReference/${targetId}`,
+        );
       }
       const superseded = nextVersion({ ...parseStored(row), status: 'superseded' }, new Date());
       await this.documentReferences.save(manager, rowOf(superseded, row));
-      await this.recordEvent(manager, { kind: 'superseded', documentReferenceId: targetId, versionId: superseded.meta.versionId });
+      await this.recordEvent(manager, {
+        kind: 'superseded',
+        documentReferenceId: targetId,
+        versionId: superseded.meta.versionId,
+      });
       relatesTo.push({ code: 'replaces', target: { reference: `DocumentReference/${targetId}` } });
     }
     return relatesTo;
@@ -181,7 +191,10 @@ export class DocumentReferenceService {
     });
   }
 
-  private async identifierTaken(manager: EntityManager, identifier: { system?: string; value: string }): Promise<boolean> {
+  private async identifierTaken(
+    manager: EntityManager,
+    identifier: { system?: string; value: string },
+  ): Promise<boolean> {
     const count = await manager.getRepository(DocumentReferenceTokenEntity).countBy({
       param: 'identifier',
       code: identifier.value,
@@ -197,7 +210,10 @@ export class DocumentReferenceService {
     }
     const binary = await manager.getRepository(BinaryEntity).findOneBy({ id: content.binaryId });
     if (!binary) {
-      throw businessRule(`attachment.url points at Binary/${content.binaryId}, which is not stored here`, 'DocumentReference.content.attachment.url');
+      throw businessRule(
+        `attachment.url points at Binary/${content.binaryId}, which is not stored here`,
+        'DocumentReference.content.attachment.url',
+      );
     }
     const attachment: Record<string, unknown> = content.entry.attachment ?? {};
     for (const [field, actual] of [
@@ -270,7 +286,9 @@ function etagMatches(ifMatch: string, versionId: string): boolean {
   return ifMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '').replace(/"/g, '') === versionId);
 }
 
-function rowOf(resource: StoredDocumentReference, row: { patientNhsNumber: string | null; custodianOds: string | null; bundleId: string | null }): DocumentReferenceRow {
+function rowOf(
+  resource: StoredDocumentReference,
+  row: { patientNhsNumber: string | null; custodianOds: string | null; bundleId: string | null },
+): DocumentReferenceRow {
   return { resource, patientNhsNumber: row.patientNhsNumber, custodianOds: row.custodianOds, bundleId: row.bundleId };
 }
-

@@ -48,7 +48,9 @@ const sha256Hex = (bytes: Buffer): string => createHash('sha256').update(bytes).
  */
 function owningOrganisation(custodianOds: string | undefined, submitterOds: string | undefined): string {
   if (!submitterOds) {
-    throw forbidden('The access token carries no organization claim: submitting documents needs the ODS code of the sender');
+    throw forbidden(
+      'The access token carries no organization claim: submitting documents needs the ODS code of the sender',
+    );
   }
   if (custodianOds && custodianOds !== submitterOds) {
     throw forbidden(
@@ -161,7 +163,10 @@ export class DocumentService {
       });
     } catch (error) {
       // A concurrent submission of the same identifier won the unique index; our blob is an orphan the sweep removes.
-      const winner = error instanceof FhirError ? undefined : await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
+      const winner =
+        error instanceof FhirError
+          ? undefined
+          : await this.findByIdentifier(facts.identifier.system, facts.identifier.value);
       if (winner) {
         return this.retryOutcome(winner, sha256, warnings);
       }

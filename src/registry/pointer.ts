@@ -34,29 +34,50 @@ export function validatePointer(resource: FhirResource, baseUrl: string): ValidP
     throw new FhirError(400, 'invalid', `Expected a DocumentReference, got ${resource.resourceType}`);
   }
   if (resource.status !== undefined && resource.status !== 'current') {
-    error('business-rule', `A new pointer must have status current, not ${JSON.stringify(resource.status)}`, 'DocumentReference.status');
+    error(
+      'business-rule',
+      `A new pointer must have status current, not ${JSON.stringify(resource.status)}`,
+      'DocumentReference.status',
+    );
   }
 
   const subject = isRecord(resource.subject) ? resource.subject : undefined;
   const subjectId = isRecord(subject?.identifier) ? (subject.identifier as Identifier) : undefined;
   const nhsNumber = subjectId?.system === NHS_NUMBER_SYSTEM ? subjectId.value : undefined;
   if (!nhsNumber) {
-    error('required', `subject.identifier must carry an NHS number (system ${NHS_NUMBER_SYSTEM})`, 'DocumentReference.subject.identifier');
+    error(
+      'required',
+      `subject.identifier must carry an NHS number (system ${NHS_NUMBER_SYSTEM})`,
+      'DocumentReference.subject.identifier',
+    );
   } else if (!isValidNhsNumber(nhsNumber)) {
-    error('value', `NHS number '${nhsNumber}' is not valid: its modulus 11 check digit fails`, 'DocumentReference.subject.identifier.value');
+    error(
+      'value',
+      `NHS number '${nhsNumber}' is not valid: its modulus 11 check digit fails`,
+      'DocumentReference.subject.identifier.value',
+    );
   }
 
   const type = isRecord(resource.type) ? resource.type : undefined;
-  const typed = Array.isArray(type?.coding) && (type.coding as Record<string, unknown>[]).some((c) => typeof c.code === 'string');
+  const typed =
+    Array.isArray(type?.coding) && (type.coding as Record<string, unknown>[]).some((c) => typeof c.code === 'string');
   if (!typed) {
-    error('required', 'type is required: a coded document type (e.g. SNOMED CT 373942005 Discharge summary)', 'DocumentReference.type');
+    error(
+      'required',
+      'type is required: a coded document type (e.g. SNOMED CT 373942005 Discharge summary)',
+      'DocumentReference.type',
+    );
   }
 
   const custodian = isRecord(resource.custodian) ? resource.custodian : undefined;
   const custodianId = isRecord(custodian?.identifier) ? (custodian.identifier as Identifier) : undefined;
   const custodianOds = custodianId?.system === ODS_ORGANIZATION_SYSTEM ? custodianId.value : undefined;
   if (!custodianOds) {
-    error('required', `custodian.identifier must carry an ODS code (system ${ODS_ORGANIZATION_SYSTEM})`, 'DocumentReference.custodian.identifier');
+    error(
+      'required',
+      `custodian.identifier must carry an ODS code (system ${ODS_ORGANIZATION_SYSTEM})`,
+      'DocumentReference.custodian.identifier',
+    );
   }
 
   const contents = Array.isArray(resource.content) ? (resource.content as unknown[]) : [];
@@ -110,7 +131,9 @@ function localBinaryId(url: string, baseUrl: string): string | undefined {
     return relative[1];
   }
   const prefix = `${baseUrl}/fhir/Binary/`;
-  return url.startsWith(prefix) && /^[A-Za-z0-9-]{1,64}$/.test(url.slice(prefix.length)) ? url.slice(prefix.length) : undefined;
+  return url.startsWith(prefix) && /^[A-Za-z0-9-]{1,64}$/.test(url.slice(prefix.length))
+    ? url.slice(prefix.length)
+    : undefined;
 }
 
 /** DocumentReference.relatesTo (R4: target is a Reference that may carry only an identifier). */

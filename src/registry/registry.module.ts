@@ -11,7 +11,22 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
 /** The core: submitting and indexing documents, Binaries and the DocumentReference index. */
 @Module({
   imports: [AuditModule],
-  providers: [DocumentService, BinaryService, DocumentReferenceRepository, DocumentReferenceService, DocumentReferenceSearchRepository, ProvideService, SubmissionSetRepository],
-  exports: [DocumentService, BinaryService, DocumentReferenceRepository, DocumentReferenceService, DocumentReferenceSearchRepository, ProvideService],
+  providers: [
+    DocumentService,
+    BinaryService,
+    DocumentReferenceRepository,
+    DocumentReferenceService,
+    DocumentReferenceSearchRepository,
+    ProvideService,
+    SubmissionSetRepository,
+  ],
+  exports: [
+    DocumentService,
+    BinaryService,
+    DocumentReferenceRepository,
+    DocumentReferenceService,
+    DocumentReferenceSearchRepository,
+    ProvideService,
+  ],
 })
 export class RegistryModule {}

@@ -11,7 +11,11 @@ const CORPUS: [string, string, Buffer | string][] = [
   ['truncated JSON', 'application/fhir+json', '{"resourceType":"Bundle","type":"document","entry":[{"fullUrl":'],
   ['10k-deep nesting', 'application/fhir+json', `{"resourceType":"Bundle","x":${deep(10_000)}}`],
   ['a __proto__ key', 'application/fhir+json', '{"resourceType":"Bundle","__proto__":{"polluted":true}}'],
-  ['a constructor.prototype key', 'application/fhir+json', '{"resourceType":"Bundle","a":{"constructor":{"prototype":{"x":1}}}}'],
+  [
+    'a constructor.prototype key',
+    'application/fhir+json',
+    '{"resourceType":"Bundle","a":{"constructor":{"prototype":{"x":1}}}}',
+  ],
   [
     'XML with an external entity',
     'application/fhir+xml',
@@ -72,7 +76,13 @@ describe('hostile and broken input on every POST route', () => {
     const url = new URL(`${t.fhirUrl}/Bundle`);
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = httpRequest(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'x-padding': 'a'.repeat(64 * 1024) } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'x-padding': 'a'.repeat(64 * 1024) },
+        },
         (response) => {
           let text = '';
           response.on('data', (chunk: Buffer) => (text += chunk.toString()));

@@ -4,7 +4,8 @@ import { json } from '../utils/http.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
 
 /** Routes that are not FHIR type interactions: refusals, operations, system-level and search-by-POST. */
-const NOT_INTERACTIONS = /\/_search$|\/:operation$|\/\.well-known\/|\/\$[a-z-]+$|^\/fhir$|^\/fhir\/metadata$|^\/fhir\/SubscriptionTopic/;
+const NOT_INTERACTIONS =
+  /\/_search$|\/:operation$|\/\.well-known\/|\/\$[a-z-]+$|^\/fhir$|^\/fhir\/metadata$|^\/fhir\/SubscriptionTopic/;
 
 describe('CapabilityStatement', () => {
   let t: TestApp;
@@ -28,7 +29,9 @@ describe('CapabilityStatement', () => {
       }
     }
     const declaredRoutes = new Set(
-      RESOURCE_CAPABILITIES.flatMap((c) => c.interactions.map((i) => routeOf(c.type, i))).map((r) => `${r.method} ${r.url}`),
+      RESOURCE_CAPABILITIES.flatMap((c) => c.interactions.map((i) => routeOf(c.type, i))).map(
+        (r) => `${r.method} ${r.url}`,
+      ),
     );
     const undeclared = routes
       .filter((r) => !NOT_INTERACTIONS.test(r.url))

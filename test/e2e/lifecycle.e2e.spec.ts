@@ -43,8 +43,12 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
   }
 
   async function indexOf(bundleLocation: string) {
-    const all = await json(await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|9434765919`)}&_count=500`));
-    return (all.entry as { resource: any }[]).map((e) => e.resource).find((r) => r.content[0].attachment.url === bundleLocation);
+    const all = await json(
+      await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|9434765919`)}&_count=500`),
+    );
+    return (all.entry as { resource: any }[])
+      .map((e) => e.resource)
+      .find((r) => r.content[0].attachment.url === bundleLocation);
   }
 
   it('supersedes a document replaced by a newer one, in a chain, without touching stored bytes', async () => {
@@ -54,25 +58,37 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
     const aLocation = a.response.headers.get('location')!;
 
     const second = anIdentifier();
-    const b = await submit(aDischargeSummaryR4({ identifier: second, relatesTo: [{ code: 'replaces', targetIdentifier: first }] }));
+    const b = await submit(
+      aDischargeSummaryR4({ identifier: second, relatesTo: [{ code: 'replaces', targetIdentifier: first }] }),
+    );
     expect(b.response.status).toBe(201);
     const bLocation = b.response.headers.get('location')!;
 
     const aIndex = await indexOf(aLocation);
     const bIndex = await indexOf(bLocation);
     expect(aIndex).toMatchObject({ status: 'superseded', meta: { versionId: '2' } });
-    expect(bIndex).toMatchObject({ status: 'current', relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${aIndex.id}` } }] });
+    expect(bIndex).toMatchObject({
+      status: 'current',
+      relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${aIndex.id}` } }],
+    });
 
-    const c = await submit(aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'replaces', targetIdentifier: second }] }));
+    const c = await submit(
+      aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'replaces', targetIdentifier: second }] }),
+    );
     expect(c.response.status).toBe(201);
     expect((await indexOf(bLocation)).status).toBe('superseded');
 
-    const again = await submit(aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'replaces', targetIdentifier: first }] }));
+    const again = await submit(
+      aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'replaces', targetIdentifier: first }] }),
+    );
     expect(again.response.status).toBe(409);
     expect((await json(again.response)).issue[0].code).toBe('conflict');
 
     const unknown = await submit(
-      aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'replaces', targetIdentifier: anIdentifier() }] }),
+      aDischargeSummaryR4({
+        identifier: anIdentifier(),
+        relatesTo: [{ code: 'replaces', targetIdentifier: anIdentifier() }],
+      }),
     );
     expect(unknown.response.status).toBe(422);
 
@@ -89,7 +105,9 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
   it('records appends without changing the target, and refuses to let another organisation replace a document', async () => {
     const first = anIdentifier();
     await submit(aDischargeSummaryR4({ identifier: first }));
-    const addendum = await submit(aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'appends', targetIdentifier: first }] }));
+    const addendum = await submit(
+      aDischargeSummaryR4({ identifier: anIdentifier(), relatesTo: [{ code: 'appends', targetIdentifier: first }] }),
+    );
     expect(addendum.response.status).toBe(201);
     const target = await submit(aDischargeSummaryR4({ identifier: first }));
     expect(target.response.status).toBe(200);
@@ -97,7 +115,11 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
     expect(index.status).toBe('current');
 
     const hostile = await submit(
-      aDischargeSummaryR4({ identifier: anIdentifier(), custodianOds: 'RXX', relatesTo: [{ code: 'replaces', targetIdentifier: first }] }),
+      aDischargeSummaryR4({
+        identifier: anIdentifier(),
+        custodianOds: 'RXX',
+        relatesTo: [{ code: 'replaces', targetIdentifier: first }],
+      }),
       'RXX',
     );
     expect(hostile.response.status).toBe(403);
@@ -109,7 +131,12 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
     const index = await indexOf(response.headers.get('location')!);
     const url = `/fhir/DocumentReference/${index.id}`;
     const patch = (operations: unknown, headers: Record<string, string> = {}, org?: string) =>
-      t.fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json', ...headers }, body: JSON.stringify(operations), org });
+      t.fetch(url, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json-patch+json', ...headers },
+        body: JSON.stringify(operations),
+        org,
+      });
 
     const forbiddenField = await patch([{ op: 'replace', path: '/type/coding/0/code', value: '1234' }]);
     expect(forbiddenField.status).toBe(422);
@@ -124,12 +151,19 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
     const labelled = await t.fetch(url, {
       method: 'PUT',
       headers: { 'content-type': FHIR_JSON, 'if-match': 'W/"1"' },
-      body: JSON.stringify({ ...index, securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] }] }),
+      body: JSON.stringify({
+        ...index,
+        securityLabel: [
+          { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] },
+        ],
+      }),
     });
     expect(labelled.status).toBe(200);
     expect(labelled.headers.get('etag')).toBe('W/"2"');
 
-    const withdrawn = await patch([{ op: 'replace', path: '/status', value: 'entered-in-error' }], { 'if-match': 'W/"2"' });
+    const withdrawn = await patch([{ op: 'replace', path: '/status', value: 'entered-in-error' }], {
+      'if-match': 'W/"2"',
+    });
     expect(withdrawn.status).toBe(200);
     expect(await json(withdrawn)).toMatchObject({ status: 'entered-in-error', meta: { versionId: '3' } });
 
@@ -143,12 +177,20 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
   });
 
   it('registers NRL pointers to documents held elsewhere and to Binaries held here', async () => {
-    const created = await t.fetch('/fhir/DocumentReference', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: JSON.stringify(aPointer()) });
+    const created = await t.fetch('/fhir/DocumentReference', {
+      method: 'POST',
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify(aPointer()),
+    });
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toMatch(/\/fhir\/DocumentReference\/[0-9a-f-]{36}\/_history\/1$/);
     expect(await json(created)).toMatchObject({ status: 'current', meta: { versionId: '1' } });
 
-    const binary = await t.fetch('/fhir/Binary', { method: 'POST', headers: { 'content-type': 'application/pdf', prefer: 'return=minimal' }, body: Buffer.from('%PDF-1.7 plan') });
+    const binary = await t.fetch('/fhir/Binary', {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf', prefer: 'return=minimal' },
+      body: Buffer.from('%PDF-1.7 plan'),
+    });
     const binaryId = binary.headers.get('location')!.split('/').pop();
     const local = await t.fetch('/fhir/DocumentReference', {
       method: 'POST',
@@ -156,7 +198,11 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
       body: JSON.stringify(aPointer({ content: [{ attachment: { url: `Binary/${binaryId}` } }] })),
     });
     expect(local.status).toBe(201);
-    expect((await json(local)).content[0].attachment).toMatchObject({ contentType: 'application/pdf', size: 13, url: `${t.fhirUrl}/Binary/${binaryId}` });
+    expect((await json(local)).content[0].attachment).toMatchObject({
+      contentType: 'application/pdf',
+      size: 13,
+      url: `${t.fhirUrl}/Binary/${binaryId}`,
+    });
 
     const cases: [string, Record<string, unknown>, number][] = [
       ['an invalid NHS number', { subject: { identifier: { system: NHS, value: '1352465790' } } }, 422],
@@ -166,7 +212,11 @@ describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (data
       ['another custodian', { custodian: { identifier: { system: ODS, value: 'RXX' } } }, 403],
     ];
     for (const [label, overrides, status] of cases) {
-      const response = await t.fetch('/fhir/DocumentReference', { method: 'POST', headers: { 'content-type': FHIR_JSON }, body: JSON.stringify(aPointer(overrides)) });
+      const response = await t.fetch('/fhir/DocumentReference', {
+        method: 'POST',
+        headers: { 'content-type': FHIR_JSON },
+        body: JSON.stringify(aPointer(overrides)),
+      });
       expect([label, response.status]).toEqual([label, status]);
       expect((await json(response)).resourceType).toBe('OperationOutcome');
     }

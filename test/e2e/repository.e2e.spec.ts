@@ -15,7 +15,9 @@ const sha1Base64 = (bytes: Buffer) => createHash('sha1').update(bytes).digest('b
 const uniqueIdentifier = () => ({ system: 'https://tools.ietf.org/html/rfc4122', value: crypto.randomUUID() });
 
 async function findIndex(t: TestApp, nhsNumber: string) {
-  const response = await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|${nhsNumber}`)}`);
+  const response = await t.fetch(
+    `/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|${nhsNumber}`)}`,
+  );
   expect(response.status).toBe(200);
   return (await json(response)) as { total: number; entry?: { resource: Record<string, any> }[] };
 }
@@ -85,7 +87,11 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
     const document = aDischargeSummaryR4({ identifier, nhsNumber: '9434765919' });
     const body = JSON.stringify(document);
     const send = (payload: string) =>
-      t.fetch('/fhir/Bundle', { method: 'POST', headers: { 'content-type': FHIR_JSON, prefer: 'return=minimal' }, body: payload });
+      t.fetch('/fhir/Bundle', {
+        method: 'POST',
+        headers: { 'content-type': FHIR_JSON, prefer: 'return=minimal' },
+        body: payload,
+      });
     const first = await send(body);
     expect(first.status).toBe(201);
     const again = await send(body);
@@ -101,7 +107,9 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
   });
 
   it('accepts the same document as FHIR XML and serves the XML bytes back', async () => {
-    const xml = Buffer.from(toFhirXml(aDischargeSummaryR4({ identifier: uniqueIdentifier(), nhsNumber: '9876543210' })));
+    const xml = Buffer.from(
+      toFhirXml(aDischargeSummaryR4({ identifier: uniqueIdentifier(), nhsNumber: '9876543210' })),
+    );
     const created = await t.fetch('/fhir/Bundle', {
       method: 'POST',
       headers: { 'content-type': `${FHIR_XML}; fhirVersion=4.0`, prefer: 'return=OperationOutcome' },
@@ -188,7 +196,11 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
     expect(route.status).toBe(404);
     expect((await json(route)).resourceType).toBe('OperationOutcome');
     for (const method of ['PUT', 'PATCH', 'DELETE']) {
-      const response = await t.fetch('/fhir/Bundle/anything', { method, headers: { 'content-type': FHIR_JSON }, body: '{}' });
+      const response = await t.fetch('/fhir/Bundle/anything', {
+        method,
+        headers: { 'content-type': FHIR_JSON },
+        body: '{}',
+      });
       expect(response.status).toBe(405);
       expect((await json(response)).issue[0].code).toBe('not-supported');
     }
@@ -196,7 +208,11 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
 
   it('stores raw Binary bytes and serves them whole, by range, and as a Binary resource', async () => {
     const bytes = Buffer.concat([Buffer.from('%PDF-1.5\n'), Buffer.alloc(100_000, 7), Buffer.from('%%EOF\n')]);
-    const created = await t.fetch('/fhir/Binary', { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: bytes });
+    const created = await t.fetch('/fhir/Binary', {
+      method: 'POST',
+      headers: { 'content-type': 'application/pdf' },
+      body: bytes,
+    });
     expect(created.status).toBe(201);
     const location = created.headers.get('location')!;
     expect(location).toMatch(/\/fhir\/Binary\/[0-9a-f-]{36}$/);

@@ -13,11 +13,14 @@ const PUBLIC_ROUTES = new Set([
   'GET /fhir/SubscriptionTopic/:id',
   'GET /fhir/SubscriptionTopic/document-available',
 ]);
-const REFUSALS_ONLY = /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent/;
+const REFUSALS_ONLY =
+  /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent/;
 
 function concrete(url: string): string {
   return url
-    .replace(/\(\[\$\]\|%24\)/g, '$').replace(/:vid/g, '1').replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000');
+    .replace(/\(\[\$\]\|%24\)/g, '$')
+    .replace(/:vid/g, '1')
+    .replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000');
 }
 
 describe('authentication and scopes on every route', () => {
@@ -103,17 +106,25 @@ describe('authentication and scopes on every route', () => {
   });
 
   it('lets a sender submit only documents whose custodian is its own organisation', async () => {
-    const document = JSON.stringify(aDischargeSummaryR4({ identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${crypto.randomUUID()}` } }));
+    const document = JSON.stringify(
+      aDischargeSummaryR4({ identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${crypto.randomUUID()}` } }),
+    );
     const asOther = await fetch(`${t.fhirUrl}/Bundle`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await jwks.sign(aToken({ org: 'RXX' }))}`, 'content-type': 'application/fhir+json' },
+      headers: {
+        authorization: `Bearer ${await jwks.sign(aToken({ org: 'RXX' }))}`,
+        'content-type': 'application/fhir+json',
+      },
       body: document,
     });
     expect(asOther.status).toBe(403);
     expect((await json(asOther)).issue[0].diagnostics).toContain('RTG');
     const asCustodian = await fetch(`${t.fhirUrl}/Bundle`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await jwks.sign(aToken({ org: 'RTG' }))}`, 'content-type': 'application/fhir+json' },
+      headers: {
+        authorization: `Bearer ${await jwks.sign(aToken({ org: 'RTG' }))}`,
+        'content-type': 'application/fhir+json',
+      },
       body: document,
     });
     expect(asCustodian.status).toBe(201);
@@ -130,7 +141,9 @@ describe('request hygiene', () => {
   });
 
   it('echoes X-Request-ID and X-Correlation-ID, and generates a request id when absent', async () => {
-    const given = await fetch(`${t.fhirUrl}/metadata`, { headers: { 'x-request-id': 'req-123', 'x-correlation-id': 'corr-9' } });
+    const given = await fetch(`${t.fhirUrl}/metadata`, {
+      headers: { 'x-request-id': 'req-123', 'x-correlation-id': 'corr-9' },
+    });
     expect(given.headers.get('x-request-id')).toBe('req-123');
     expect(given.headers.get('x-correlation-id')).toBe('corr-9');
     const generated = await fetch(`${t.fhirUrl}/metadata`);

@@ -41,7 +41,11 @@ async function postStream(t: TestApp, body: Readable): Promise<IncomingMessage> 
         port: url.port,
         path: url.pathname,
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}`, prefer: 'return=minimal' },
+        headers: {
+          'content-type': 'application/octet-stream',
+          authorization: `Bearer ${token}`,
+          prefer: 'return=minimal',
+        },
       },
       (response) => {
         response.resume();
@@ -56,7 +60,11 @@ async function postStream(t: TestApp, body: Readable): Promise<IncomingMessage> 
 describe.each(BACKENDS)('streamed Binaries on %s with %s blobs', (database, blobStore) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp(database, blobStore, { MAX_BINARY_BYTES: String(300 * MiB), S3_PART_SIZE_MB: '8', S3_QUEUE_SIZE: '2' });
+    t = await startTestApp(database, blobStore, {
+      MAX_BINARY_BYTES: String(300 * MiB),
+      S3_PART_SIZE_MB: '8',
+      S3_QUEUE_SIZE: '2',
+    });
   });
   afterAll(async () => {
     await t?.close();

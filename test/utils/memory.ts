@@ -26,4 +26,3 @@ export function sampleMemory(intervalMs = 50): { stop(): number } {
     },
   };
 }
-
