@@ -203,7 +203,7 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
       readBack.update(chunk as Buffer);
     }
     expect(readBack.digest('hex')).toBe(body.sha256());
-  });
+  }, 180_000);
 });
 
 describe('S3BlobStore on s3rver', () => {
