@@ -5,8 +5,9 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, invalid, notFound, tooLarge } from '../common/fhir-error.js';
 import { BlobStore, BlobTooLargeError, type ByteRange } from '../storage/blob-store.js';
-import { IntegrityError, readVerified, verifyingStream } from '../storage/integrity.js';
+import { IntegrityError, verifyingStream } from '../storage/integrity.js';
 import { BinaryEntity } from './binary.entity.js';
+import { readStoredBytes } from './stored-bytes.js';
 import type { FhirResource } from './fhir-json.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -97,14 +98,6 @@ export class BinaryService {
 
   /** The whole object in memory, verified; for the base64 Binary resource form. */
   async readBinaryBytes(row: BinaryEntity): Promise<Buffer> {
-    try {
-      return await readVerified(await this.blobs.open({ key: row.blobKey }), row.blobKey, row.sha256);
-    } catch (error) {
-      if (error instanceof IntegrityError) {
-        this.logger.error(`Refusing to serve Binary/${row.id}: ${error.message}`);
-        throw new FhirError(500, 'exception', `The stored bytes of Binary/${row.id} failed their integrity check`);
-      }
-      throw error;
-    }
+    return readStoredBytes(this.blobs, row, `Binary/${row.id}`, this.logger);
   }
 }

@@ -8,8 +8,8 @@ import { AppConfig } from '../config/app-config.js';
 import { FhirError, conflict, forbidden, notFound, unprocessable } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { BlobStore } from '../storage/blob-store.js';
-import { IntegrityError, readVerified } from '../storage/integrity.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
+import { readStoredBytes } from './stored-bytes.js';
 import { detectFhirVersion, validateDocumentBundle } from './document-bundle.js';
 import { buildDocumentReference } from './document-reference-index.js';
 import { DocumentReferenceRepository, type StoredDocumentReference } from './document-reference.repository.js';
@@ -196,15 +196,7 @@ export class DocumentService {
 
   /** The exact stored bytes, checked against their recorded SHA-256 before they are served. */
   async readBundleBytes(row: DocumentBundleEntity): Promise<Buffer> {
-    try {
-      return await readVerified(await this.blobs.open({ key: row.blobKey }), row.blobKey, row.sha256);
-    } catch (error) {
-      if (error instanceof IntegrityError) {
-        this.logger.error(`Refusing to serve Bundle/${row.id}: ${error.message}`);
-        throw new FhirError(500, 'exception', `The stored bytes of Bundle/${row.id} failed their integrity check`);
-      }
-      throw error;
-    }
+    return readStoredBytes(this.blobs, row, `Bundle/${row.id}`, this.logger);
   }
 
   private findByIdentifier(system: string, value: string): Promise<DocumentBundleEntity | null> {

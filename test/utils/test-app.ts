@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/bootstrap.js';
@@ -7,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startS3, type TestS3 } from './start-s3.js';
 import { makeTempDir } from './temp-dir.js';
 import { aLocalToken } from './tokens.js';
+import { freePort } from './free-port.js';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 export type BlobStoreKind = 'file' | 's3';
@@ -27,17 +27,6 @@ export interface TestApp {
   /** fetch() against the server with a full-scope token unless `authorization` is given. */
   fetch(pathOrUrl: string, init?: RequestInit & { org?: string; scope?: string }): Promise<Response>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Starts the whole server over real HTTP on a fresh database and blob store. */
