@@ -1,0 +1,94 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
+
+export interface ServerProcess {
+  readonly baseUrl: string;
+  readonly pid: number;
+  /** Everything the process wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Sends `signal` (SIGKILL by default) and waits until the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function newestMtime(directory: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(directory, { withFileTypes: true })) {
+    const full = path.join(directory, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/** Runs `npm run build` unless dist/src/main.js is newer than every file under src/. */
+export function ensureBuilt(): void {
+  let built = 0;
+  try {
+    built = statSync(MAIN).mtimeMs;
+  } catch {
+    // not built yet
+  }
+  if (built > newestMtime(path.join(ROOT, 'src'))) {
+    return;
+  }
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 180_000 });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * Starts the compiled server (`node dist/src/main.js`) with `env` added to this process's environment and
+ * waits until GET /health/ready answers 200. Needs PORT and HOST in `env`; call ensureBuilt() first.
+ */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  // jest's --experimental-vm-modules is not meant for the server
+  const { NODE_OPTIONS: _ignored, ...inherited } = process.env;
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const server: ServerProcess = {
+    baseUrl: `http://${env.HOST}:${env.PORT}`,
+    pid: child.pid ?? -1,
+    output: () => output,
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+      }
+      await exited(child);
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`Server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${server.baseUrl}/health/ready`);
+      await response.arrayBuffer();
+      if (response.status === 200) {
+        return server;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.kill();
+      throw new Error(`Server was not ready within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
