@@ -12,7 +12,7 @@ import { parseFhirJson } from '../registry/fhir-json.js';
 import { parseFhirXml } from '../registry/fhir-xml.js';
 import { STREAMED_BODY } from './body-parsing.js';
 import { parseByteRange } from './byte-range.js';
-import { contentEtag, notModified, preferredReturn, sendJson, sendOutcome } from './fhir-response.js';
+import { contentEtag, notModified, sendJson, sendWriteResult } from './fhir-response.js';
 import { parseMediaType } from './media-type.js';
 
 const FHIR_RESOURCE_TYPES = new Set(['application/fhir+json', 'application/fhir+xml']);
@@ -80,24 +80,11 @@ export class BinaryController {
       .header('location', `${this.config.baseUrl}/fhir/Binary/${row.id}`)
       .header('etag', contentEtag(row.sha256))
       .header('last-modified', new Date(row.createdAt).toUTCString());
-    switch (preferredReturn(request)) {
-      case 'minimal':
-        await reply.send();
-        return;
-      case 'OperationOutcome':
-        await sendOutcome(reply, 201, [
-          {
-            severity: 'information',
-            code: 'informational',
-            diagnostics: `Stored ${row.size} bytes as Binary/${row.id}`,
-          },
-        ]);
-        return;
-      case 'representation':
-        // The metadata only: echoing a large upload back as base64 would defeat streaming it in.
-        await sendJson(reply, 201, this.binaryResource(row));
-        return;
-    }
+    await sendWriteResult(request, reply, {
+      summary: `Stored ${row.size} bytes as Binary/${row.id}`,
+      // The metadata only: echoing a large upload back as base64 would defeat streaming it in.
+      representation: () => sendJson(reply, 201, this.binaryResource(row)),
+    });
   }
 
   @Get(':id')

@@ -6,7 +6,7 @@ import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentService } from '../registry/document.service.js';
-import { contentEtag, notModified, preferredReturn, sendOutcome } from './fhir-response.js';
+import { contentEtag, notModified, sendWriteResult } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
 
 /** FHIR document Bundles: submitted once, read back byte for byte, never changed. */
@@ -45,26 +45,14 @@ export class BundleController {
       .header('location', `${this.config.baseUrl}/fhir/Bundle/${bundle.id}`)
       .header('etag', contentEtag(bundle.sha256))
       .header('last-modified', new Date(bundle.createdAt).toUTCString());
-    switch (preferredReturn(request)) {
-      case 'minimal':
-        await reply.send();
-        return;
-      case 'OperationOutcome':
-        await sendOutcome(reply, reply.statusCode, [
-          {
-            severity: 'information',
-            code: 'informational',
-            diagnostics: result.created
-              ? `Stored as Bundle/${bundle.id}, indexed as DocumentReference/${result.documentReferenceId}`
-              : `Already stored as Bundle/${bundle.id}: this submission was a retry`,
-          },
-          ...result.warnings,
-        ]);
-        return;
-      case 'representation':
-        await reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle));
-        return;
-    }
+    await sendWriteResult(request, reply, {
+      summary: result.created
+        ? `Stored as Bundle/${bundle.id}, indexed as DocumentReference/${result.documentReferenceId}`
+        : `Already stored as Bundle/${bundle.id}: this submission was a retry`,
+      warnings: result.warnings,
+      representation: async () =>
+        reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle)),
+    });
   }
 
   @Get(':id')

@@ -8,7 +8,7 @@ import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
 import { parseFhirJson } from '../registry/fhir-json.js';
-import { notModified, preferredReturn, sendJson, sendOutcome, versionEtag } from './fhir-response.js';
+import { notModified, sendJson, sendWriteResult, versionEtag } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
 import { parseFhirXml } from '../registry/fhir-xml.js';
 
@@ -175,22 +175,9 @@ export class DocumentReferenceController {
         `${this.config.baseUrl}/fhir/DocumentReference/${resource.id}/_history/${resource.meta.versionId}`,
       );
     }
-    switch (preferredReturn(request)) {
-      case 'minimal':
-        await reply.send();
-        return;
-      case 'OperationOutcome':
-        await sendOutcome(reply, status, [
-          {
-            severity: 'information',
-            code: 'informational',
-            diagnostics: `DocumentReference/${resource.id} version ${resource.meta.versionId}`,
-          },
-        ]);
-        return;
-      case 'representation':
-        await sendJson(reply, status, resource);
-        return;
-    }
+    await sendWriteResult(request, reply, {
+      summary: `DocumentReference/${resource.id} version ${resource.meta.versionId}`,
+      representation: () => sendJson(reply, status, resource),
+    });
   }
 }

@@ -19,6 +19,31 @@ export function preferredReturn(request: FastifyRequest): PreferReturn {
   return 'representation';
 }
 
+/**
+ * Finishes a successful write as the client's `Prefer: return=` asks: no body, an OperationOutcome saying what
+ * happened (plus any warnings), or the representation. Status and headers are already on the reply.
+ */
+export async function sendWriteResult(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: { summary: string; warnings?: OutcomeIssue[]; representation: () => unknown },
+): Promise<void> {
+  switch (preferredReturn(request)) {
+    case 'minimal':
+      await reply.send();
+      return;
+    case 'OperationOutcome':
+      await sendOutcome(reply, reply.statusCode, [
+        { severity: 'information', code: 'informational', diagnostics: result.summary },
+        ...(result.warnings ?? []),
+      ]);
+      return;
+    case 'representation':
+      await result.representation();
+      return;
+  }
+}
+
 /** Strong ETag of immutable content, from its SHA-256. */
 export const contentEtag = (sha256: string): string => `"${sha256}"`;
 

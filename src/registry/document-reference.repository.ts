@@ -93,26 +93,6 @@ export class DocumentReferenceRepository {
     return manager.getRepository(DocumentReferenceEntity).findOneBy({ bundleId });
   }
 
-  /** Current DocumentReferences whose subject carries this identifier, newest first. */
-  async findByPatientIdentifier(
-    system: string | null,
-    value: string,
-    limit: number,
-  ): Promise<DocumentReferenceEntity[]> {
-    const query = this.dataSource
-      .getRepository(DocumentReferenceEntity)
-      .createQueryBuilder('d')
-      .innerJoin(DocumentReferenceTokenEntity, 't', 't.document_reference_id = d.id')
-      .where('t.param = :param AND t.code = :value', { param: 'patient.identifier', value })
-      .orderBy('d.date_ms', 'DESC')
-      .addOrderBy('d.id', 'ASC')
-      .limit(limit);
-    if (system !== null) {
-      query.andWhere('t.system = :system', { system });
-    }
-    return query.getMany();
-  }
-
   /** Every version, newest first. */
   async history(id: string): Promise<DocumentReferenceVersionEntity[]> {
     return this.dataSource
