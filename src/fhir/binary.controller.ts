@@ -112,7 +112,10 @@ export class BinaryController {
     if (!acceptsRaw(accept, row.contentType)) {
       throw notAcceptable(`Binary/${id} is ${row.contentType}: ask for that type, */* or application/fhir+json`);
     }
-    const range = request.headers['if-range'] ? undefined : parseByteRange(request.headers.range, row.size);
+    // If-Range (RFC 9110 13.1.5): the range applies only while the client's copy is still this one.
+    const ifRange = request.headers['if-range'];
+    const range =
+      ifRange === undefined || ifRange === etag ? parseByteRange(request.headers.range, row.size) : undefined;
     reply.header('accept-ranges', 'bytes').header('content-type', row.contentType);
     if (range) {
       reply

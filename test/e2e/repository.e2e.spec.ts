@@ -229,6 +229,13 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
     expect(partial.status).toBe(206);
     expect(partial.headers.get('content-range')).toBe(`bytes 0-8/${bytes.length}`);
     expect(await partial.text()).toBe('%PDF-1.5\n');
+    const etag = whole.headers.get('etag')!;
+    const stillSame = await t.fetch(location, { headers: { range: 'bytes=0-8', 'if-range': etag } });
+    expect(stillSame.status).toBe(206);
+    const changed = await t.fetch(location, { headers: { range: 'bytes=0-8', 'if-range': '"another"' } });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('content-length')).toBe(String(bytes.length));
+    await changed.arrayBuffer();
     const tail = await t.fetch(location, { headers: { range: 'bytes=-6' } });
     expect(await tail.text()).toBe('%%EOF\n');
     const beyond = await t.fetch(location, { headers: { range: `bytes=${bytes.length}-` } });
