@@ -5,11 +5,15 @@ import type { Socket } from 'node:net';
 import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
+import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
+import { FHIR_JSON } from './common/fhir-exception.filter.js';
 import type { AppConfig } from './config/app-config.js';
 import { registerBodyParsing } from './fhir/body-parsing.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
-import { recordRoutes } from './fhir/route-registry.js';
+import { registerQueryLimits } from './fhir/query-limits.js';
+import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug'];
 
@@ -37,12 +41,31 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   );
 }
 
+/**
+ * Errors the router raises before any hook or filter runs (a path that does not percent-decode, an id longer than
+ * MAX_PATH_SEGMENT): still an OperationOutcome, with the headers the hooks would have added.
+ */
+function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, headers, outcome } = toErrorResponse(error);
+  void reply
+    .status(status)
+    .headers({
+      ...headers,
+      'x-request-id': request.id,
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      'content-type': FHIR_JSON,
+    })
+    .send(JSON.stringify(outcome));
+}
+
 /** Builds the API application (not yet listening); main.ts and the tests share it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     requestTimeout: config.requestTimeoutMs,
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     requestIdHeader: false,
     // Caller-supplied ids are echoed only when they look like ids; anything else gets a fresh UUID.
     genReqId: (request: IncomingMessage) => {
@@ -59,6 +82,9 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   recordRoutes(fastify);
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
+  // After the hygiene hooks, so that a 405 carries the request id and security headers too.
+  refuseOtherMethods(fastify);
+  registerQueryLimits(fastify);
   app.enableShutdownHooks();
   return app;
 }

@@ -11,6 +11,9 @@ export interface ErrorResponse {
 
 const logger = new Logger('Errors');
 
+/** The longest path segment (an id) the router accepts; FHIR ids stop at 64 characters. */
+export const MAX_PATH_SEGMENT = 200;
+
 /** FHIR issue code for an HTTP status that reached us as a framework error rather than a FhirError. */
 function issueCodeFor(status: number): IssueCode {
   switch (status) {
@@ -28,6 +31,7 @@ function issueCodeFor(status: number): IssueCode {
     case 412:
       return 'conflict';
     case 413:
+    case 414:
     case 431:
       return 'too-long';
     case 408:
@@ -45,6 +49,15 @@ function isFastifyError(error: unknown): error is Error & { statusCode: number; 
   return error instanceof Error && typeof (error as { statusCode?: unknown }).statusCode === 'number';
 }
 
+// Fastify's own messages for these quote the URL or a header back; ours say what is wrong without echoing it.
+const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is larger than this route accepts',
+  FST_ERR_BAD_URL: 'The request URL is not valid: a percent-encoded sequence in its path does not decode',
+  FST_ERR_MAX_PARAM_LENGTH: `A path segment of the request URL is longer than ${MAX_PATH_SEGMENT} characters`,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'The Content-Type of the request is not one this route accepts',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the request body',
+};
+
 function outcome(code: IssueCode, diagnostics: string): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] };
 }
@@ -60,10 +73,7 @@ export function toErrorResponse(error: unknown): ErrorResponse {
     return { status, headers: {}, outcome: outcome(issueCodeFor(status), message) };
   }
   if (isFastifyError(error) && error.statusCode >= 400 && error.statusCode < 500) {
-    const message =
-      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'The request body is larger than this route accepts'
-        : error.message;
+    const message = FASTIFY_MESSAGES[error.code ?? ''] ?? error.message;
     return { status: error.statusCode, headers: {}, outcome: outcome(issueCodeFor(error.statusCode), message) };
   }
   const errorId = randomUUID();

@@ -1,5 +1,6 @@
 import { FhirError } from '../common/fhir-error.js';
 import type { IssueCode, OutcomeIssue } from '../common/operation-outcome.js';
+import { checkSearchSize } from '../common/search-limits.js';
 import { NHS_NUMBER_SYSTEM } from './nhs-number.js';
 import { decodeCursor, type SearchCursor } from './search-cursor.js';
 
@@ -473,6 +474,8 @@ export function parseSearch(params: [string, string][], options: SearchOptions =
   };
   const errors: OutcomeIssue[] = [];
   let cursorToken: string | undefined;
+  // Refused even in lenient mode: dropping clauses would widen the result.
+  checkSearchSize(params);
   for (const [key, value] of params) {
     if (value === '') {
       continue;

@@ -1,5 +1,5 @@
 import { FhirError } from '../common/fhir-error.js';
-import { detectFhirVersionFromXml, parseFhirXml } from './fhir-xml.js';
+import { detectFhirVersionFromXml, MAX_XML_ATTRIBUTES, MAX_XML_ELEMENTS, parseFhirXml } from './fhir-xml.js';
 
 function xml(text: string): Buffer {
   return Buffer.from(text, 'utf8');
@@ -358,6 +358,39 @@ describe('parseFhirXml', () => {
     expect((result.entry as unknown[]).length).toBeGreaterThan(300);
   });
 
+  it('reads namespace declarations on many elements in linear time, each scoped to its element', () => {
+    const declarations = Array.from({ length: 60 }, (_, k) => `xmlns:p${k}="urn:p${k}"`).join(' ');
+    const sibling = `<p7:code xmlns:p7="http://hl7.org/fhir" ${declarations.replace('xmlns:p7="urn:p7" ', '')}/>`;
+    const body = xml(
+      `<Basic xmlns="http://hl7.org/fhir">${sibling.repeat(Math.ceil(2_000_000 / sibling.length))}</Basic>`,
+    );
+    parseFhirXml(body);
+    const started = performance.now();
+    const result = parseFhirXml(body);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((result.code as unknown[]).length).toBeGreaterThan(1000);
+    const leaked = '<Basic xmlns="http://hl7.org/fhir"><f:code xmlns:f="http://hl7.org/fhir"/><f:code/></Basic>';
+    expect(refusal(xml(leaked)).message).toContain('prefix f is not declared');
+  });
+
+  it('restores the default namespace of the parent after an element that redeclares it', () => {
+    const body = `<Basic xmlns="http://hl7.org/fhir"><text><status value="generated"/>
+      <div xmlns="http://www.w3.org/1999/xhtml"><p xmlns="urn:other"/></div></text><code><text value="c"/></code></Basic>`;
+    expect(parseFhirXml(xml(body))).toMatchObject({ resourceType: 'Basic', code: { text: 'c' } });
+  });
+
+  it('expands numeric character references to the characters they name', () => {
+    const body =
+      '<Basic xmlns="http://hl7.org/fhir"><code><text value="&#65;&#x42;&#x1F600;&lt;&apos;"/></code></Basic>';
+    expect(parseFhirXml(xml(body))).toEqual({ resourceType: 'Basic', code: { text: "AB\u{1F600}<'" } });
+  });
+
+  it(`accepts ${MAX_XML_ATTRIBUTES} attributes on one element`, () => {
+    const attributes = Array.from({ length: MAX_XML_ATTRIBUTES - 2 }, (_, k) => `a${k}="x"`).join(' ');
+    const body = `<Basic xmlns="http://hl7.org/fhir"><code id="c" ${attributes} value="v"/></Basic>`;
+    expect(parseFhirXml(xml(body))).toEqual({ resourceType: 'Basic', code: 'v', _code: { id: 'c' } });
+  });
+
   describe('refuses', () => {
     it('a billion-laughs DTD before parsing it', () => {
       const laughs = `<?xml version="1.0"?>
@@ -461,6 +494,49 @@ describe('parseFhirXml', () => {
       const error = refusal(xml('<Patient xmlns="http://hl7.org/fhir"><resourceType value="Organization"/></Patient>'));
       expect(error.issues[0]?.code).toBe('structure');
       expect(error.message).toContain('resourceType');
+    });
+
+    it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'])(
+      'an entity named like an Object property (&%s;), naming it, in attributes and in narrative text',
+      (name) => {
+        const inAttribute = refusal(xml(`<Basic xmlns="http://hl7.org/fhir"><id value="&${name};"/></Basic>`));
+        expect(inAttribute.status).toBe(400);
+        expect(inAttribute.message).toContain(`undefined entity &${name};`);
+        const narrative = `<Basic xmlns="http://hl7.org/fhir"><text><status value="generated"/>
+          <div xmlns="http://www.w3.org/1999/xhtml">a &${name}; b</div></text></Basic>`;
+        expect(refusal(xml(narrative)).message).toContain(`undefined entity &${name};`);
+      },
+    );
+
+    it.each(['&#0;', '&#xD800;', '&#x110000;', '&#99999999999999999999;', '&#xFFFE;', '&#x;', '&#-1;'])(
+      'a character reference to no legal XML character: %s',
+      (reference) => {
+        const error = refusal(xml(`<Basic xmlns="http://hl7.org/fhir"><id value="${reference}"/></Basic>`));
+        expect(error.status).toBe(400);
+        expect(error.issues[0]?.code).toBe('structure');
+      },
+    );
+
+    it.each([
+      ['plain attributes', (k: number) => `a${k}="x"`],
+      ['namespace declarations', (k: number) => `xmlns:p${k}="urn:p${k}"`],
+    ])(`an element with more than ${MAX_XML_ATTRIBUTES} %s, quickly`, (_label, attribute) => {
+      const attributes = Array.from({ length: 200_000 }, (_, k) => attribute(k)).join(' ');
+      const body = xml(`<Basic xmlns="http://hl7.org/fhir" ${attributes}/>`);
+      const started = performance.now();
+      const error = refusal(body);
+      expect(performance.now() - started).toBeLessThan(200);
+      expect(error.status).toBe(400);
+      expect(error.message).toContain(`more than ${MAX_XML_ATTRIBUTES} attributes`);
+    });
+
+    it(`a document of more than ${MAX_XML_ELEMENTS} elements with 413, quickly`, () => {
+      const body = xml(`<Basic xmlns="http://hl7.org/fhir"><code>${'<a/>'.repeat(MAX_XML_ELEMENTS)}</code></Basic>`);
+      const started = performance.now();
+      const error = refusal(body);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(error.status).toBe(413);
+      expect(error.message).toContain(`more than ${MAX_XML_ELEMENTS} elements`);
     });
 
     it('10 000 levels of nesting, quickly and without overflowing the stack', () => {

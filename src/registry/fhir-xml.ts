@@ -1,4 +1,4 @@
-import { FhirError, structure } from '../common/fhir-error.js';
+import { FhirError, structure, tooLarge } from '../common/fhir-error.js';
 import { FHIR_ELEMENTS, type FhirElementInfo } from './fhir-element-cardinality.js';
 import { decodeUtf8Body, FORBIDDEN_KEYS, type FhirResource } from './fhir-json.js';
 
@@ -10,6 +10,18 @@ export type FhirXmlVersion = 'R4' | 'STU3';
 
 /** Element nesting allowed in an XML body, narrative XHTML included; real documents stay under 40. */
 export const MAX_XML_DEPTH = 128;
+
+/**
+ * Attributes allowed on one element. FHIR elements carry at most value, id, url and a few xmlns declarations, and
+ * narrative XHTML elements a handful (class, style, href, colspan...); 64 leaves room for any real document.
+ */
+export const MAX_XML_ATTRIBUTES = 64;
+
+/**
+ * Elements allowed in one XML body: the 10 MiB body limit (MAX_RESOURCE_BYTES) over 20 bytes, about the smallest
+ * real FHIR element with its indentation (`<given value="Ann"/>`), so a genuine document never meets it.
+ */
+export const MAX_XML_ELEMENTS = 524_288;
 
 const NO_CHILDREN: readonly XmlElement[] = Object.freeze([]);
 
@@ -43,7 +55,8 @@ class XmlElement {
 
 interface Frame {
   readonly element: XmlElement;
-  readonly scope: Readonly<Record<string, string>>;
+  /** The prefixes this element binds ('' for xmlns), unbound again when it closes. */
+  readonly declared: readonly string[];
   readonly inXhtml: boolean;
 }
 
@@ -82,22 +95,32 @@ export function detectFhirVersionFromXml(text: string): FhirXmlVersion {
   return /<profile\s+value\s*=\s*["'][^"'<]*\/STU3\//.test(text) ? 'STU3' : 'R4';
 }
 
-const NAME = /[A-Za-z_\u00C0-\uFFFF][-A-Za-z0-9_.:\u00B7\u00C0-\uFFFF]*/y;
 const REFERENCE = /&(#x[0-9A-Fa-f]+|#[0-9]+|[A-Za-z_][-A-Za-z0-9_.]*);|&|[\t\n]/g;
-const NO_NAMESPACES: Readonly<Record<string, string>> = Object.freeze({});
 const GT = 0x3e;
 const BANG = 0x21;
 const QUESTION = 0x3f;
 const SLASH = 0x2f;
-const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+// A Map, so that names like toString never resolve through Object.prototype.
+const PREDEFINED: ReadonlyMap<string, string> = new Map([
+  ['lt', '<'],
+  ['gt', '>'],
+  ['amp', '&'],
+  ['quot', '"'],
+  ['apos', "'"],
+]);
+const NO_DECLARATIONS: readonly string[] = Object.freeze([]);
 
 /** A small non-validating XML 1.0 reader: elements, attributes, namespaces, comments, PIs and CDATA; no DTD. */
 class XmlReader {
   private i = 0;
   private selfClosing = false;
+  private elements = 0;
   // Scratch space for the attributes of the start tag being read.
   private readonly attributeNames: string[] = [];
   private readonly attributeValues: string[] = [];
+  private readonly seen = new Set<string>();
+  /** The namespaces in scope: each prefix's bindings, innermost last; kept up to date as elements open and close. */
+  private readonly bindings = new Map<string, string[]>();
 
   constructor(private readonly text: string) {}
 
@@ -147,6 +170,7 @@ class XmlReader {
         this.skipWhitespace();
         this.expect('>');
         frame.element.end = this.i;
+        this.unbind(frame);
       } else {
         if (root && stack.length === 0) {
           this.fail(lt, 'only one root element is allowed');
@@ -154,10 +178,14 @@ class XmlReader {
         if (stack.length >= MAX_XML_DEPTH) {
           this.fail(lt, `elements are nested deeper than ${MAX_XML_DEPTH} levels`);
         }
+        if (++this.elements > MAX_XML_ELEMENTS) {
+          throw tooLarge(`The XML body has more than ${MAX_XML_ELEMENTS} elements, the most this server reads`);
+        }
         const frame = this.startTag(stack[stack.length - 1]);
         root ??= frame.element;
         if (this.selfClosing) {
           frame.element.end = this.i;
+          this.unbind(frame);
         } else {
           stack.push(frame);
         }
@@ -188,8 +216,9 @@ class XmlReader {
     const qname = this.name(start + 1);
     const names = this.attributeNames;
     const values = this.attributeValues;
-    names.length = 0;
-    values.length = 0;
+    const seen = this.seen;
+    let count = 0;
+    seen.clear();
     this.selfClosing = false;
     for (;;) {
       const before = this.i;
@@ -212,6 +241,9 @@ class XmlReader {
         );
       }
       const at = this.i;
+      if (count === MAX_XML_ATTRIBUTES) {
+        this.fail(at, `<${qname}> has more than ${MAX_XML_ATTRIBUTES} attributes`);
+      }
       const name = this.name(at);
       this.skipWhitespace();
       this.expect('=');
@@ -228,20 +260,21 @@ class XmlReader {
       if (raw.includes('<')) {
         this.fail(this.i + 1 + raw.indexOf('<'), `"<" is not allowed in the value of attribute ${name}`);
       }
-      if (names.includes(name)) {
+      if (seen.has(name)) {
         this.fail(at, `attribute ${name} is repeated`);
       }
-      names.push(name);
-      values.push(this.decode(raw, this.i + 1));
+      seen.add(name);
+      names[count] = name;
+      values[count++] = this.decode(raw, this.i + 1);
       this.i = close + 1;
     }
 
-    let scope = parent?.scope ?? NO_NAMESPACES;
+    let declared: string[] | undefined;
     let declaresNamespace = false;
     let value: string | undefined;
     let id: string | undefined;
     let url: string | undefined;
-    for (let k = 0; k < names.length; k++) {
+    for (let k = 0; k < count; k++) {
       const name = names[k];
       const decoded = values[k];
       if (name === 'value') {
@@ -251,14 +284,16 @@ class XmlReader {
       } else if (name === 'url') {
         url = decoded;
       } else if (name === 'xmlns' || name.startsWith('xmlns:')) {
-        // Copy the scope only when this element declares something.
-        scope = { ...scope, [name === 'xmlns' ? '' : name.slice(6)]: decoded };
+        const prefix = name === 'xmlns' ? '' : name.slice(6);
+        this.bind(prefix, decoded);
+        (declared ??= []).push(prefix);
         declaresNamespace ||= name === 'xmlns';
       }
     }
     const colon = qname.indexOf(':');
     const prefix = colon < 0 ? '' : qname.slice(0, colon);
-    const namespace = scope[prefix];
+    const bound = this.bindings.get(prefix);
+    const namespace = bound?.[bound.length - 1];
     if (namespace === undefined && prefix !== '') {
       this.fail(start, `namespace prefix ${prefix} is not declared`);
     }
@@ -269,7 +304,23 @@ class XmlReader {
       parent.element.append(element);
     }
     const inXhtml = (parent?.inXhtml ?? false) || element.namespace === XHTML_NAMESPACE;
-    return { element, scope, inXhtml };
+    return { element, declared: declared ?? NO_DECLARATIONS, inXhtml };
+  }
+
+  private bind(prefix: string, namespace: string): void {
+    const bound = this.bindings.get(prefix);
+    if (bound) {
+      bound.push(namespace);
+    } else {
+      this.bindings.set(prefix, [namespace]);
+    }
+  }
+
+  /** Ends the scope of the namespaces an element declared, when it closes. */
+  private unbind(frame: Frame): void {
+    for (const prefix of frame.declared) {
+      this.bindings.get(prefix)?.pop();
+    }
   }
 
   /** Text between tags: only whitespace in FHIR elements; well-formed references in XHTML. */
@@ -317,7 +368,7 @@ class XmlReader {
         }
         return String.fromCodePoint(code);
       }
-      const expanded = PREDEFINED[reference];
+      const expanded = PREDEFINED.get(reference);
       if (expanded === undefined) {
         this.fail(at + offset, `undefined entity &${reference}; (only the five XML entities are allowed)`);
       }
@@ -326,13 +377,16 @@ class XmlReader {
   }
 
   private name(at: number): string {
-    NAME.lastIndex = at;
-    const match = NAME.exec(this.text);
-    if (!match) {
+    const text = this.text;
+    if (!isNameStart(text.charCodeAt(at))) {
       this.fail(at, 'expected a name');
     }
-    this.i = at + match[0].length;
-    return match[0];
+    let end = at + 1;
+    while (isNameChar(text.charCodeAt(end))) {
+      end++;
+    }
+    this.i = end;
+    return text.slice(at, end);
   }
 
   private skipTo(terminator: string, from: number, what: string): number {
@@ -369,6 +423,15 @@ class XmlReader {
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
+/** A simplified XML NameStartChar: ASCII letters, `_` and everything from U+00C0 on. */
+function isNameStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || (c >= 0xc0 && c <= 0xffff);
+}
+
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= 0x30 && c <= 0x3a) || c === 0x2d || c === 0x2e || c === 0xb7;
 }
 
 function isWhitespace(text: string, from: number, to: number): boolean {

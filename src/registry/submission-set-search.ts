@@ -1,5 +1,6 @@
 import { FhirError } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
+import { checkSearchSize } from '../common/search-limits.js';
 import { type DateCondition, type TokenValue, parseDateValue, parseTokenValue } from './document-reference-search.js';
 import { NHS_NUMBER_SYSTEM } from './nhs-number.js';
 
@@ -46,6 +47,7 @@ export function parseSubmissionSetSearch(
   };
   const errors: OutcomeIssue[] = [];
   const now = options.now ?? Date.now();
+  checkSearchSize(params);
   for (const [key, value] of params) {
     if (value === '') {
       continue;
