@@ -8,6 +8,7 @@ import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
 import { BinaryService } from '../registry/binary.service.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
+import { servedContentType } from '../registry/content-type.js';
 import { parseFhirJson } from '../registry/fhir-json.js';
 import { parseFhirXml } from '../registry/fhir-xml.js';
 import { STREAMED_BODY } from './body-parsing.js';
@@ -98,25 +99,26 @@ export class BinaryController {
       return;
     }
     const accept = request.headers.accept;
-    if (wantsBinaryResource(accept, row.contentType)) {
+    const contentType = servedContentType(row.contentType);
+    if (wantsBinaryResource(accept, contentType)) {
       if (row.size > this.config.maxResourceBytes) {
         throw notAcceptable(
           `Binary/${id} is ${row.size} bytes, too large to send as base64 in a Binary resource ` +
-            `(MAX_RESOURCE_BYTES ${this.config.maxResourceBytes}): ask for Accept: ${row.contentType}`,
+            `(MAX_RESOURCE_BYTES ${this.config.maxResourceBytes}): ask for Accept: ${contentType}`,
         );
       }
       const data = (await this.binaries.readBinaryBytes(row)).toString('base64');
       await sendJson(reply, 200, { ...this.binaryResource(row), data });
       return;
     }
-    if (!acceptsRaw(accept, row.contentType)) {
-      throw notAcceptable(`Binary/${id} is ${row.contentType}: ask for that type, */* or application/fhir+json`);
+    if (!acceptsRaw(accept, contentType)) {
+      throw notAcceptable(`Binary/${id} is ${contentType}: ask for that type, */* or application/fhir+json`);
     }
     // If-Range (RFC 9110 13.1.5): the range applies only while the client's copy is still this one.
     const ifRange = request.headers['if-range'];
     const range =
       ifRange === undefined || ifRange === etag ? parseByteRange(request.headers.range, row.size) : undefined;
-    reply.header('accept-ranges', 'bytes').header('content-type', row.contentType);
+    reply.header('accept-ranges', 'bytes').header('content-type', contentType);
     if (range) {
       reply
         .status(206)
@@ -125,7 +127,13 @@ export class BinaryController {
     } else {
       reply.status(200).header('content-length', row.size);
     }
-    await reply.send(await this.binaries.openBinary(row, range));
+    const stream = await this.binaries.openBinary(row, range);
+    try {
+      await reply.send(stream);
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    }
   }
 
   // Immutable content: the methods exist only to say so with a 405 rather than a 404.
@@ -152,7 +160,7 @@ export class BinaryController {
       resourceType: 'Binary',
       id: row.id,
       meta: { versionId: '1', lastUpdated: new Date(row.createdAt).toISOString() },
-      contentType: row.contentType,
+      contentType: servedContentType(row.contentType),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, pipeline, Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -7,6 +7,7 @@ import { FhirError, invalid, notFound, tooLarge } from '../common/fhir-error.js'
 import { BlobStore, BlobTooLargeError, type ByteRange } from '../storage/blob-store.js';
 import { IntegrityError, verifyingStream } from '../storage/integrity.js';
 import { BinaryEntity } from './binary.entity.js';
+import { isMediaType, MAX_CONTENT_TYPE_LENGTH } from './content-type.js';
 import { readStoredBytes } from './stored-bytes.js';
 import type { FhirResource } from './fhir-json.js';
 
@@ -25,6 +26,10 @@ export class BinaryService {
 
   /** Streams raw bytes to the store (hashing as they pass), then records them. */
   async storeBinary(body: Readable, contentType: string, ownerOds: string | null): Promise<BinaryEntity> {
+    if (!isMediaType(contentType)) {
+      body.resume();
+      throw invalidContentType();
+    }
     // The store destroys what it reads on failure; a pass-through keeps the request socket alive for the 413.
     const guarded = new PassThrough();
     body.pipe(guarded);
@@ -59,10 +64,13 @@ export class BinaryService {
       throw invalid(`Expected a Binary resource, got ${resource.resourceType}`, 'resourceType');
     }
     const contentType = resource.contentType;
-    if (typeof contentType !== 'string' || !/^[\w.+-]+\/[\w.+-]+/.test(contentType)) {
+    if (typeof contentType !== 'string') {
       throw new FhirError(400, 'required', 'Binary.contentType is required and must be a media type', {
         expression: 'Binary.contentType',
       });
+    }
+    if (!isMediaType(contentType)) {
+      throw invalidContentType();
     }
     const data = typeof resource.data === 'string' ? resource.data.replace(/\s+/g, '') : '';
     // Whitespace inside base64 is tolerated (the HL7 R4 example has it); anything else outside the alphabet is not.
@@ -86,14 +94,12 @@ export class BinaryService {
     if (range) {
       return stream;
     }
-    const verifier = verifyingStream(row.blobKey, row.sha256);
-    stream.on('error', (error) => verifier.destroy(error));
-    verifier.on('error', (error) => {
+    // pipeline, not pipe: when the response destroys the verifier (client gone, send failed) the file closes too.
+    return pipeline(stream, verifyingStream(row.blobKey, row.sha256), (error) => {
       if (error instanceof IntegrityError) {
         this.logger.error(`Cut off Binary/${row.id}: ${error.message}`);
       }
     });
-    return stream.pipe(verifier);
   }
 
   /** The whole object in memory, verified; for the base64 Binary resource form. */
@@ -101,3 +107,11 @@ export class BinaryService {
     return readStoredBytes(this.blobs, row, `Binary/${row.id}`, this.logger);
   }
 }
+
+const invalidContentType = () =>
+  new FhirError(
+    400,
+    'value',
+    `Binary.contentType must be one media type (RFC 9110: type/subtype, optionally ; name=value parameters) of at most ${MAX_CONTENT_TYPE_LENGTH} characters`,
+    { expression: 'Binary.contentType' },
+  );

@@ -1,4 +1,5 @@
-import { businessRule, FhirError } from '../common/fhir-error.js';
+import { businessRule, FhirError, unprocessable } from '../common/fhir-error.js';
+import type { OutcomeIssue } from '../common/operation-outcome.js';
 import type { StoredDocumentReference } from './document-reference.repository.js';
 
 /** Elements a custodian may change on a DocumentReference: everything else is fixed by the document it indexes. */
@@ -6,6 +7,82 @@ const CHANGEABLE = new Set(['status', 'securityLabel', 'meta']);
 
 /** Status changes a client may make (NRL: a current pointer can be withdrawn as entered in error). */
 const ALLOWED_TRANSITIONS: Record<string, string[]> = { current: ['entered-in-error'] };
+
+/** R4 DocumentReferenceStatus. */
+const STATUSES: ReadonlySet<string> = new Set(['current', 'superseded', 'entered-in-error']);
+
+// Element is the base of every datatype: id and extension are allowed wherever coding and text are.
+const CONCEPT_MEMBERS: ReadonlySet<string> = new Set(['id', 'extension', 'coding', 'text']);
+
+const CODING_MEMBERS: Record<string, 'string' | 'boolean' | 'object'> = {
+  id: 'string',
+  extension: 'object',
+  system: 'string',
+  version: 'string',
+  code: 'string',
+  display: 'string',
+  userSelected: 'boolean',
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Problems with a securityLabel (R4: CodeableConcept[]): a non-empty array of concepts, each with a non-empty
+ * `coding` of Codings whose system and code are strings, and optional `text`, `id` and `extension`.
+ */
+export function securityLabelIssues(value: unknown, expression = 'DocumentReference.securityLabel'): OutcomeIssue[] {
+  const issue = (diagnostics: string, at: string): OutcomeIssue => ({
+    severity: 'error',
+    code: 'value',
+    diagnostics,
+    expression: [at],
+  });
+  if (value === undefined) {
+    return [];
+  }
+  if (!Array.isArray(value) || value.length === 0) {
+    return [issue('securityLabel must be a non-empty array of CodeableConcepts', expression)];
+  }
+  return value.flatMap((label: unknown, i): OutcomeIssue[] => {
+    const at = `${expression}[${i}]`;
+    if (!isRecord(label)) {
+      return [issue('a securityLabel must be a CodeableConcept object', at)];
+    }
+    const unknown = Object.keys(label).find((key) => !CONCEPT_MEMBERS.has(key));
+    if (unknown !== undefined) {
+      return [issue(`a CodeableConcept has no element ${JSON.stringify(unknown)}`, `${at}.${unknown}`)];
+    }
+    if (label.id !== undefined && typeof label.id !== 'string') {
+      return [issue('securityLabel.id must be a string', `${at}.id`)];
+    }
+    if (label.extension !== undefined && !Array.isArray(label.extension)) {
+      return [issue('securityLabel.extension must be an array', `${at}.extension`)];
+    }
+    if (label.text !== undefined && typeof label.text !== 'string') {
+      return [issue('securityLabel.text must be a string', `${at}.text`)];
+    }
+    if (!Array.isArray(label.coding) || label.coding.length === 0) {
+      return [issue('a securityLabel needs a non-empty coding array', `${at}.coding`)];
+    }
+    return label.coding.flatMap((coding: unknown, j): OutcomeIssue[] => {
+      const codingAt = `${at}.coding[${j}]`;
+      if (!isRecord(coding)) {
+        return [issue('a securityLabel coding must be a Coding object', codingAt)];
+      }
+      const bad = Object.entries(coding).find(([key, member]) => typeof member !== CODING_MEMBERS[key]);
+      if (bad) {
+        return [
+          issue(`Coding.${bad[0]} is not a ${CODING_MEMBERS[bad[0]] ?? 'Coding element'}`, `${codingAt}.${bad[0]}`),
+        ];
+      }
+      if (typeof coding.system !== 'string' || typeof coding.code !== 'string' || !coding.system || !coding.code) {
+        return [issue('a securityLabel coding needs a system and a code', codingAt)];
+      }
+      return [];
+    });
+  });
+}
 
 const canonical = (value: unknown): string =>
   JSON.stringify(value, (_key, v: unknown) =>
@@ -45,7 +122,22 @@ export function checkedChange(
       );
     }
   }
-  const status = typeof proposed.status === 'string' ? proposed.status : current.status;
+  const status = proposed.status;
+  if (typeof status !== 'string' || !STATUSES.has(status)) {
+    throw new FhirError(
+      422,
+      status === undefined ? 'required' : 'value',
+      `DocumentReference.status must be one of ${[...STATUSES].join(', ')}, not ${JSON.stringify(status) ?? 'absent'}`,
+      { expression: 'DocumentReference.status' },
+    );
+  }
+  // Only a change is checked, so a label stored before these rules never blocks a withdrawal.
+  if (canonical(current.securityLabel) !== canonical(proposed.securityLabel)) {
+    const issues = securityLabelIssues(proposed.securityLabel);
+    if (issues.length > 0) {
+      throw unprocessable(issues);
+    }
+  }
   if (status !== current.status && !(ALLOWED_TRANSITIONS[current.status] ?? []).includes(status)) {
     throw new FhirError(
       422,

@@ -167,7 +167,7 @@ export class DocumentReferenceService {
           `A DocumentReference with masterIdentifier ${pointer.masterIdentifier.system ?? ''}|${pointer.masterIdentifier.value} is already registered`,
         );
       }
-      const content = await Promise.all(pointer.content.map((c) => this.withLocalBinary(manager, c)));
+      const content = await Promise.all(pointer.content.map((c) => this.withLocalBinary(manager, c, actorOds)));
       const now = new Date();
       const draft: StoredDocumentReference = {
         ...pointer.resource,
@@ -203,8 +203,15 @@ export class DocumentReferenceService {
     return count > 0;
   }
 
-  /** A pointer to a Binary of this server: it must exist, and its size, hash and type are taken from what is stored. */
-  private async withLocalBinary(manager: EntityManager, content: PointerContent): Promise<Record<string, unknown>> {
+  /**
+   * A pointer to a Binary of this server: it must exist and have been stored by the caller's organisation; its
+   * size, hash and type are taken from what is stored.
+   */
+  private async withLocalBinary(
+    manager: EntityManager,
+    content: PointerContent,
+    actorOds: string,
+  ): Promise<Record<string, unknown>> {
     if (!content.binaryId) {
       return content.entry;
     }
@@ -213,6 +220,11 @@ export class DocumentReferenceService {
       throw businessRule(
         `attachment.url points at Binary/${content.binaryId}, which is not stored here`,
         'DocumentReference.content.attachment.url',
+      );
+    }
+    if (binary.ownerOds !== actorOds) {
+      throw forbidden(
+        `attachment.url points at Binary/${binary.id}, which your organisation (${actorOds}) did not store: a pointer may only reference your own Binaries`,
       );
     }
     const attachment: Record<string, unknown> = content.entry.attachment ?? {};

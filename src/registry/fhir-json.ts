@@ -40,15 +40,7 @@ export function decodeUtf8Body(body: Buffer): string {
  * Every refusal is a 400 `structure` FhirError.
  */
 export function parseFhirJson(body: Buffer, options: { maxDepth?: number } = {}): FhirResource {
-  const text = decodeUtf8Body(body);
-  scan(text, options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw structure(`body is not valid JSON: ${message}`);
-  }
+  const value = parseJsonBody(body, options);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw structure('body must be a JSON object (a FHIR resource)');
   }
@@ -57,6 +49,21 @@ export function parseFhirJson(body: Buffer, options: { maxDepth?: number } = {})
     throw structure('body has no resourceType: a FHIR resource must name its type in a string resourceType');
   }
   return value as FhirResource;
+}
+
+/**
+ * Parses any JSON request body (a JSON Patch array, say) after the same depth and forbidden-key scan as
+ * `parseFhirJson`. Every refusal is a 400 `structure` FhirError.
+ */
+export function parseJsonBody(body: Buffer, options: { maxDepth?: number } = {}): unknown {
+  const text = decodeUtf8Body(body);
+  scan(text, options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw structure(`body is not valid JSON: ${message}`);
+  }
 }
 
 /** One linear pass: nesting depth outside strings, forbidden keys, and truncation. */

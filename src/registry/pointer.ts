@@ -1,6 +1,7 @@
 import { FhirError } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import type { DocumentRelation } from './document-bundle.js';
+import { securityLabelIssues } from './document-lifecycle.js';
 import type { FhirResource } from './fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
 
@@ -110,6 +111,8 @@ export function validatePointer(resource: FhirResource, baseUrl: string): ValidP
     }
     content.push({ entry: entry as ValidPointer['content'][number]['entry'] });
   });
+
+  issues.push(...securityLabelIssues(resource.securityLabel));
 
   if (issues.length > 0) {
     throw new FhirError(422, issues[0].code, issues[0].diagnostics, { issues });
