@@ -2,11 +2,14 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
+import { bareHost } from './endpoint-safety.js';
 import { notificationBundle } from './notification-bundle.js';
+import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
+import { grantRefusal, recipientViolation } from './subscription-policy.js';
 import { FHIR_JSON, topicUrl } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
-import { recipientViolation, SubscriptionService } from './subscription.service.js';
+import { SubscriptionService } from './subscription.service.js';
 import { WebhookClient } from './webhook-client.service.js';
 import { signWebhook } from './webhook-signature.js';
 
@@ -25,6 +28,18 @@ interface Message {
   eventNumber: number | null;
   body: string;
   subscriptionEventId?: string;
+  /** The document versions the body reveals, audited before it is sent. */
+  disclosures?: Disclosure[];
+}
+
+/** An event the subscription may not be sent: recorded as a failed attempt, and nothing leaves. */
+interface Refusal {
+  subscription: SubscriptionEntity;
+  webhookId: string;
+  eventNumber: number;
+  refused: string;
+  /** The subscriber must act (re-authorise), so the subscription shows status error at once. */
+  blocking: boolean;
 }
 
 /** Sends one notification: re-reads and re-checks the subscription, signs, POSTs, records the attempt. */
@@ -35,6 +50,7 @@ export class DeliveryService {
   constructor(
     private readonly subscriptions: SubscriptionRepository,
     private readonly subscriptionService: SubscriptionService,
+    private readonly disclosure: SubscriptionDisclosure,
     private readonly webhooks: WebhookClient,
     private readonly config: AppConfig,
   ) {}
@@ -44,7 +60,18 @@ export class DeliveryService {
     if ('reason' in message) {
       return { result: 'skipped', reason: message.reason };
     }
+    if ('refused' in message) {
+      return this.refuse(message);
+    }
     const { subscription } = message;
+    if (message.disclosures?.length) {
+      const url = new URL(subscription.endpoint);
+      await this.disclosure.record(subscription, message.disclosures, 'notify', {
+        clientId: subscription.endpoint,
+        ip: bareHost(url.hostname),
+        requestId: message.webhookId,
+      });
+    }
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       ...Object.fromEntries(this.customHeaders(subscription)),
@@ -78,6 +105,26 @@ export class DeliveryService {
     return { result: 'failed', reason };
   }
 
+  private async refuse(refusal: Refusal): Promise<DeliveryOutcome> {
+    const { subscription } = refusal;
+    await this.subscriptions.recordAttempt({
+      subscriptionId: subscription.id,
+      webhookId: refusal.webhookId,
+      type: 'event-notification',
+      eventNumber: refusal.eventNumber,
+      attemptedAt: Date.now(),
+      statusCode: null,
+      latencyMs: 0,
+      error: `Not sent: ${refusal.refused}`,
+    });
+    if (refusal.blocking) {
+      await this.subscriptions.recordFailure(subscription.id, `Not sent: ${refusal.refused}`, 1);
+    }
+    this.logger.warn(`Subscription/${subscription.id} event ${refusal.eventNumber} not sent: ${refusal.refused}`);
+    // retrying cannot help: the event stays available through $events once the grant is renewed
+    return { result: 'skipped', reason: refusal.refused };
+  }
+
   /** A retry budget ran out: the subscription shows why, and the event stays available through $events. */
   async giveUp(request: DeliveryRequest, reason: string): Promise<void> {
     const subscriptionId =
@@ -100,7 +147,7 @@ export class DeliveryService {
     });
   }
 
-  private async compose(request: DeliveryRequest): Promise<Message | { reason: string }> {
+  private async compose(request: DeliveryRequest): Promise<Message | Refusal | { reason: string }> {
     if (request.type === 'event-notification') {
       const event = await this.subscriptions.findEvent(request.subscriptionEventId);
       if (!event) {
@@ -111,7 +158,19 @@ export class DeliveryService {
       if (refused || !subscription) {
         return { reason: refused ?? 'deleted' };
       }
-      const [notified] = await this.subscriptionService.notifiedEvents(subscription, [event]);
+      const unsent = { subscription, webhookId: event.id, eventNumber: event.eventNumber };
+      const grant = grantRefusal(subscription.grantedScopes);
+      if (grant) {
+        return { ...unsent, refused: grant, blocking: true };
+      }
+      if (!(await this.disclosure.reaches(subscription, event.documentReferenceId))) {
+        const refused = `DocumentReference/${event.documentReferenceId} is neither addressed to nor held by ${subscription.ownerOds}`;
+        return { ...unsent, refused, blocking: false };
+      }
+      const {
+        events: [notified],
+        disclosures,
+      } = await this.subscriptionService.notifiedEvents(subscription, [event]);
       let body: string;
       if (subscription.kind === 'classic') {
         body =
@@ -128,6 +187,8 @@ export class DeliveryService {
         eventNumber: event.eventNumber,
         body,
         subscriptionEventId: event.id,
+        // a classic subscription without payload, or one whose version is gone, sends an empty body
+        disclosures: body === '' ? [] : disclosures,
       };
     }
     const subscription = await this.subscriptions.findById(request.subscriptionId);

@@ -1,33 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-
-/** Address ranges a webhook may never reach: the server's own network, cloud metadata and non-unicast space. */
-const FORBIDDEN = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8], // unspecified / "this network"
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // CGNAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, includes the 169.254.169.254 metadata service
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved and broadcast
-] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128],
-  ['fc00::', 7], // unique local, includes the fd00:ec2::254 metadata service
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['64:ff9b::', 96], // NAT64 can wrap any IPv4 address
-] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv6');
-}
+import ipaddr from 'ipaddr.js';
 
 export class UnsafeEndpointError extends Error {
   constructor(readonly rule: string) {
@@ -36,20 +9,47 @@ export class UnsafeEndpointError extends Error {
   }
 }
 
-/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), if it is one. */
-function unmapped(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1] : address;
+/** An IPv6 address with its dotted-quad tail (`::a.b.c.d`) written as two hex groups. */
+function hexTail(address: string): string {
+  return address.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a: string, b: string, c: string, d: string) => {
+    const group = (high: string, low: string) => ((Number(high) << 8) | Number(low)).toString(16);
+    return `${group(a, b)}:${group(c, d)}`;
+  });
 }
 
-/** True when a webhook may not connect to this IP address (private, loopback, link-local, metadata, ...). */
+/** The address as ipaddr.js sees it, IPv4-mapped IPv6 (::ffff:a.b.c.d) as the IPv4 address it stands for. */
+function parsed(address: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  // isIP first: ipaddr.js also reads octal, hex and short IPv4 forms, which no socket or resolver hands us; and it
+  // reads any `::a.b.c.d` as IPv4-mapped, so the tail is rewritten in hex to keep ::/96 apart from ::ffff:0:0/96
+  if (isIP(address) === 0) {
+    return undefined;
+  }
+  let ip: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    ip = ipaddr.parse(address.includes(':') ? hexTail(address) : address);
+  } catch {
+    return undefined;
+  }
+  return ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() ? (ip as ipaddr.IPv6).toIPv4Address() : ip;
+}
+
+// ::/96 (IPv4-compatible, RFC 4291 §2.5.5.1) is deprecated but still routed to the embedded IPv4 by some stacks
+const IPV4_COMPATIBLE = ipaddr.IPv6.parseCIDR('::/96');
+
+/**
+ * True when a webhook may not connect to this IP address: anything ipaddr.js does not class as plain `unicast`
+ * (private, loopback, link-local, CGNAT, multicast, reserved, ...). 6to4, Teredo and NAT64 are not `unicast`
+ * either, so addresses that tunnel to an embedded IPv4 address are refused outright.
+ */
 export function isForbiddenAddress(address: string): boolean {
-  const ip = unmapped(address);
-  const family = isIP(ip);
-  if (family === 0) {
+  const ip = parsed(address);
+  if (!ip) {
     return true;
   }
-  return FORBIDDEN.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  if (ip.kind() === 'ipv6' && ip.match(IPV4_COMPATIBLE)) {
+    return true;
+  }
+  return ip.range() !== 'unicast';
 }
 
 /** SUBSCRIPTION_ENDPOINT_ALLOWLIST: host names (exact) and IP addresses or CIDRs that are exempt from the rules. */
@@ -77,9 +77,8 @@ export class EndpointAllowlist {
   }
 
   allowsAddress(address: string): boolean {
-    const ip = unmapped(address);
-    const family = isIP(ip);
-    return family !== 0 && this.networks.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+    const ip = parsed(address);
+    return ip !== undefined && this.networks.check(ip.toString(), ip.kind());
   }
 }
 

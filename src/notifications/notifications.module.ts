@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DocumentEventLog } from '../registry/document-events.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
@@ -7,6 +8,7 @@ import { DeliveryService } from './delivery.service.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
 import { NotificationQueue } from './notification-queue.service.js';
 import { OutboxRelay } from './outbox-relay.service.js';
+import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionController, SubscriptionTopicController } from './subscription.controller.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 import { SubscriptionService } from './subscription.service.js';
@@ -23,6 +25,8 @@ export class NotificationsModule {
     return {
       module: NotificationsModule,
       global: true,
+      // disclosures are audited like the registry's own reads: AuditService, which depends on nothing here
+      imports: [AuditModule],
       controllers: [SubscriptionController, SubscriptionTopicController],
       providers: [
         NotificationOutbox,
@@ -30,6 +34,7 @@ export class NotificationsModule {
         NotificationQueue,
         SubscriptionRepository,
         SubscriptionService,
+        SubscriptionDisclosure,
         WebhookClient,
         DocumentReferenceSearchRepository,
         ...(worker ? [OutboxRelay, DeliveryService, DeliveryProcessor] : []),

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
 import { NotificationOutboxEntity } from './notification-outbox.entity.js';
 import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
+import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionEventEntity } from './subscription-event.entity.js';
 import { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
@@ -48,7 +48,7 @@ export class OutboxRelay {
     private readonly outbox: NotificationOutbox,
     private readonly queue: NotificationQueue,
     private readonly subscriptions: SubscriptionRepository,
-    private readonly search: DocumentReferenceSearchRepository,
+    private readonly disclosure: SubscriptionDisclosure,
     private readonly config: AppConfig,
   ) {}
 
@@ -142,7 +142,8 @@ export class OutboxRelay {
 
   private async matches(subscription: SubscriptionEntity, row: OutboxRow): Promise<boolean> {
     try {
-      return await this.search.matches(subscription.matchQuery, row.document_reference_id);
+      // the criteria, and the organisation's reach whatever criteria an older row may hold
+      return await this.disclosure.receives(subscription, row.document_reference_id);
     } catch (error) {
       this.logger.warn(`Subscription/${subscription.id} criteria no longer evaluate: ${(error as Error).message}`);
       return false;

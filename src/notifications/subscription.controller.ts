@@ -1,11 +1,13 @@
 import { Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
-import { principalOf } from '../auth/principal.js';
-import { invalid, notFound, unsupportedMediaType } from '../common/fhir-error.js';
+import { actorOf } from '../audit/actor.js';
+import { type Principal, principalOf } from '../auth/principal.js';
+import { FhirError, invalid, notFound, unsupportedMediaType } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { sendJson, versionEtag } from '../fhir/fhir-response.js';
 import { parseFhirJson } from '../registry/fhir-json.js';
+import { allowsDisclosure, DISCLOSURE_SCOPE } from './subscription-policy.js';
 import { documentAvailableTopic, type SubscriptionJson } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionService, type SubscriptionSearch } from './subscription.service.js';
@@ -25,6 +27,20 @@ function jsonBody(request: FastifyRequest): SubscriptionJson {
   return resource;
 }
 
+/** Subscriptions hand out DocumentReferences, so setting one up or reading its events needs the scopes to read them. */
+function requireDisclosureScope(principal: Principal | undefined): Principal | undefined {
+  if (!allowsDisclosure(principal?.scopes ?? [])) {
+    throw new FhirError(
+      403,
+      'forbidden',
+      `Subscriptions deliver DocumentReferences, so this request requires scope ${DISCLOSURE_SCOPE} ` +
+        '(read and search), which the access token does not grant',
+      { headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${DISCLOSURE_SCOPE}"` } },
+    );
+  }
+  return principal;
+}
+
 /** FHIR REST for Subscription: create, read, search, update, delete, $status and $events. */
 @Controller('fhir/Subscription')
 export class SubscriptionController {
@@ -40,7 +56,8 @@ export class SubscriptionController {
   @Post()
   @RequireScope('Subscription', 'c')
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const { row, resource } = await this.subscriptions.create(jsonBody(request), principalOf(request));
+    const principal = requireDisclosureScope(principalOf(request));
+    const { row, resource } = await this.subscriptions.create(jsonBody(request), principal);
     reply
       .header('location', `${this.location(row)}/_history/${row.versionId}`)
       .header('etag', versionEtag(row.versionId));
@@ -81,7 +98,8 @@ export class SubscriptionController {
     if (operation === '$status') {
       await sendJson(reply, 200, await this.subscriptions.status(id, principalOf(request)));
     } else if (operation === '$events') {
-      await sendJson(reply, 200, await this.subscriptions.events(id, { since, until }, principalOf(request)));
+      const principal = requireDisclosureScope(principalOf(request));
+      await sendJson(reply, 200, await this.subscriptions.events(id, { since, until }, principal, actorOf(request)));
     } else {
       throw notFound(`Subscription has no operation or path ${operation}; try $status or $events`);
     }
@@ -98,7 +116,8 @@ export class SubscriptionController {
   @Put(':id')
   @RequireScope('Subscription', 'u')
   async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const row = await this.subscriptions.update(id, jsonBody(request), principalOf(request));
+    const principal = requireDisclosureScope(principalOf(request));
+    const row = await this.subscriptions.update(id, jsonBody(request), principal);
     reply.header('etag', versionEtag(row.versionId));
     await sendJson(reply, 200, this.subscriptions.render(row));
   }

@@ -64,6 +64,13 @@ export class SubscriptionEntity {
   @Column({ name: 'updated_at', type: 'bigint', transformer: bigintAsNumber })
   updatedAt!: number;
 
+  /**
+   * The SMART scopes of the token that created or last changed it (space-separated), re-checked before every
+   * delivery; null on rows from before grants were kept, which therefore deliver nothing until updated.
+   */
+  @Column({ name: 'granted_scopes', type: 'text', nullable: true })
+  grantedScopes!: string | null;
+
   @Column({ type: 'text' })
   resource!: string;
 }

@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, businessRule, forbidden, notFound } from '../common/fhir-error.js';
+import type { Actor } from '../audit/actor.js';
 import type { Principal } from '../auth/principal.js';
-import { parseCriteria, type SearchPlan } from '../registry/document-reference-search.js';
+import { parseCriteria } from '../registry/document-reference-search.js';
 import { checkEndpointUrl, resolveSafeAddresses, UnsafeEndpointError } from './endpoint-safety.js';
 import { notificationBundle, subscriptionStatus, type NotifiedEvent } from './notification-bundle.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
+import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
+import { reachViolation, recipientViolation } from './subscription-policy.js';
 import {
   parseSubscription,
   renderSubscription,
@@ -21,26 +24,11 @@ import { SubscriptionRepository } from './subscription.repository.js';
 import { WebhookClient } from './webhook-client.service.js';
 import { generateWebhookSecret, isValidWebhookSecret } from './webhook-signature.js';
 
-const ODS_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
 const MAX_EVENTS_PER_QUERY = 100;
 
-/**
- * The rule on `recipient`: a subscriber may only ask for documents addressed to its own organisation.
- * Returns the refusal message, or undefined when the criteria respect it.
- */
-export function recipientViolation(plan: SearchPlan, ownerOds: string): string | undefined {
-  for (const clause of plan.clauses) {
-    if (clause.kind !== 'token' || clause.param !== 'recipient') {
-      continue;
-    }
-    const foreign =
-      clause.not || clause.values.some((v) => v.code !== ownerOds || (v.system && v.system !== ODS_SYSTEM));
-    if (foreign) {
-      return `A recipient criterion may only name the subscriber's own ODS code (${ownerOds})`;
-    }
-  }
-  return undefined;
-}
+/** The scopes a subscription keeps from the token that set it up, to re-check before each delivery. */
+const grantOf = (principal: Principal | undefined): string =>
+  (principal?.scopes ?? []).map((scope) => scope.raw).join(' ');
 
 export interface SubscriptionSearch {
   status?: string;
@@ -55,6 +43,7 @@ export class SubscriptionService {
     private readonly subscriptions: SubscriptionRepository,
     private readonly outbox: NotificationOutbox,
     private readonly webhooks: WebhookClient,
+    private readonly disclosure: SubscriptionDisclosure,
     private readonly config: AppConfig,
   ) {}
 
@@ -92,7 +81,9 @@ export class SubscriptionService {
   private async validate(json: SubscriptionJson, owner: string): Promise<SubscriptionSpec> {
     const spec = parseSubscription(json, this.config.baseUrl);
     const plan = parseCriteria(spec.criteria, { baseUrl: this.config.baseUrl });
-    const violation = recipientViolation(plan, owner);
+    const violation =
+      recipientViolation(plan, owner) ??
+      reachViolation(plan, owner, this.config.notifications.patientWideOrgs.includes(owner));
     if (violation) {
       throw forbidden(violation);
     }
@@ -143,6 +134,7 @@ export class SubscriptionService {
       lastSentMs: null,
       createdAt: now,
       updatedAt: now,
+      grantedScopes: grantOf(principal),
       resource: JSON.stringify(storedResource(json)),
     };
     await this.subscriptions.insert(row);
@@ -176,6 +168,7 @@ export class SubscriptionService {
       error: status === 'requested' ? null : current.error,
       consecutiveFailures: status === 'requested' ? 0 : current.consecutiveFailures,
       updatedAt: Date.now(),
+      grantedScopes: grantOf(principal),
       resource: JSON.stringify(storedResource(json)),
     };
     await this.subscriptions.update(id, changes);
@@ -229,11 +222,15 @@ export class SubscriptionService {
     });
   }
 
-  /** $events: the notifications of past events, rebuilt from the stored events (type query-event). */
+  /**
+   * $events: the notifications of past events, rebuilt from the stored events (type query-event). Events outside the
+   * organisation's reach are left out, and what the answer reveals is audited before it is returned.
+   */
   async events(
     id: string,
     range: { since?: string; until?: string },
     principal: Principal | undefined,
+    actor: Actor,
   ): Promise<Record<string, unknown>> {
     const row = await this.owned(id, principal);
     const number = (raw: string | undefined, fallback: number, name: string) => {
@@ -248,19 +245,30 @@ export class SubscriptionService {
     const until = number(range.until, row.eventCount, 'eventsUntilNumber');
     const since = number(range.since, Math.max(1, until - MAX_EVENTS_PER_QUERY + 1), 'eventsSinceNumber');
     const stored = await this.subscriptions.findEvents(id, since, until, MAX_EVENTS_PER_QUERY);
+    const reachable: typeof stored = [];
+    for (const event of stored) {
+      if (await this.disclosure.reaches(row, event.documentReferenceId)) {
+        reachable.push(event);
+      }
+    }
+    const { events, disclosures } = await this.notifiedEvents(row, reachable);
+    await this.disclosure.record(row, disclosures, 'notify-events', actor);
     return notificationBundle({
       subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
       topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : row.matchQuery,
       status: row.status,
       type: 'query-event',
       eventsSinceSubscriptionStart: row.eventCount,
-      events: await this.notifiedEvents(row, stored),
+      events,
       payloadContent: row.payloadContent,
       fhirBase: this.fhirBase,
     });
   }
 
-  /** Stored events as notification content, with the DocumentReference version when the payload is full. */
+  /**
+   * Stored events as notification content (with the DocumentReference version when the payload is full), and the
+   * versions they reveal: every payload but `empty` names the documents.
+   */
   async notifiedEvents(
     row: SubscriptionEntity,
     events: {
@@ -270,18 +278,25 @@ export class SubscriptionService {
       documentReferenceId: string;
       versionId: string;
     }[],
-  ): Promise<NotifiedEvent[]> {
-    return Promise.all(
-      events.map(async (e) => ({
-        eventNumber: e.eventNumber,
-        occurredAt: e.occurredAt,
-        kind: e.kind,
-        documentReferenceId: e.documentReferenceId,
-        resource:
-          row.payloadContent === 'full-resource'
-            ? await this.subscriptions.documentReferenceVersion(e.documentReferenceId, e.versionId)
-            : undefined,
-      })),
+  ): Promise<{ events: NotifiedEvent[]; disclosures: Disclosure[] }> {
+    const versions = await Promise.all(
+      events.map(async (e) =>
+        row.payloadContent === 'empty'
+          ? undefined
+          : this.subscriptions.documentReferenceVersion(e.documentReferenceId, e.versionId),
+      ),
     );
+    const notified = events.map((e, i) => ({
+      eventNumber: e.eventNumber,
+      occurredAt: e.occurredAt,
+      kind: e.kind,
+      documentReferenceId: e.documentReferenceId,
+      resource: row.payloadContent === 'full-resource' ? versions[i] : undefined,
+    }));
+    const disclosures = events.flatMap((e, i) => {
+      const resource = versions[i];
+      return resource ? [{ documentReferenceId: e.documentReferenceId, resource }] : [];
+    });
+    return { events: notified, disclosures };
   }
 }

@@ -38,7 +38,7 @@ describe('notifications while Redis is down', () => {
         resourceType: 'Subscription',
         status: 'requested',
         reason: 'outage test',
-        criteria: `DocumentReference?patient.identifier=${NHS}|9434765919`,
+        criteria: `DocumentReference?custodian.identifier=RTG&patient.identifier=${NHS}|9434765919`,
         channel: { type: 'rest-hook', endpoint: receiver.url(path), payload: FHIR_JSON },
       }),
     });

@@ -139,6 +139,8 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     receiver = await startWebhookReceiver();
     t = await startTestApp(database, blobStore, {
       SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
+      // these tests subscribe RTG to one patient's documents wherever they are held (see subscription-disclosure)
+      SUBSCRIPTION_PATIENT_WIDE_ORGS: 'RTG',
       DELIVERY_BACKOFF_BASE_MS: '50',
       DELIVERY_FAILURES_BEFORE_ERROR: '3',
       OUTBOX_POLL_MS: '100',
