@@ -26,4 +26,11 @@ async function main(): Promise<void> {
   );
 }
 
-void main();
+main().catch((error: unknown) => {
+  // a setting checked at start-up (e.g. the audit key file) stops the process like one checked in loadConfig
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
+});

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/principal.js';
+import { NHS_NUMBER_SYSTEM, ODS_SYSTEM } from './audit-event-resource.js';
 
 /** Who made a request and how to find it again in the logs: what every AuditEvent says about its caller. */
 export interface Actor {
@@ -30,6 +31,10 @@ export interface AuditEntity {
 export interface AuditContext {
   entities: AuditEntity[];
   patientNhsNumbers: string[];
+  /** ODS codes of the custodians of the documents the request touched. */
+  custodianOrgs: string[];
+  /** A search's parameters as the handler received them (POST _search: the URL's and the form body's). */
+  query?: string;
   /** Overrides the subtype the hook derives from the method and path (e.g. `withdraw`). */
   subtype?: string;
   /** True once an AuditEvent for this request is stored (in the service's transaction, or by the auth recorder). */
@@ -70,8 +75,31 @@ export function auditContext(request: object): AuditContext {
   const key = keyOf(request);
   let context = contexts.get(key);
   if (!context) {
-    context = { entities: [], patientNhsNumbers: [], recorded: false };
+    context = { entities: [], patientNhsNumbers: [], custodianOrgs: [], recorded: false };
     contexts.set(key, context);
   }
   return context;
+}
+
+interface IdentifiedBy {
+  identifier?: { system?: unknown; value?: unknown };
+}
+
+/**
+ * Notes what a DocumentReference names for the audit trail: its patient's NHS number, and its custodian (the stored
+ * owner when the caller knows it, else the resource's custodian ODS code).
+ */
+export function auditDocument(context: AuditContext, document: object, custodianOds?: string | null): void {
+  const { subject: named, custodian: held } = document as { subject?: IdentifiedBy; custodian?: IdentifiedBy };
+  const subject = named?.identifier;
+  if (subject?.system === NHS_NUMBER_SYSTEM && typeof subject.value === 'string') {
+    context.patientNhsNumbers.push(subject.value);
+  }
+  const custodian = held?.identifier;
+  const declared =
+    custodian?.system === ODS_SYSTEM && typeof custodian.value === 'string' ? custodian.value : undefined;
+  const ods = custodianOds ?? declared;
+  if (ods) {
+    context.custodianOrgs.push(ods);
+  }
 }

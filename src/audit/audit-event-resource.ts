@@ -19,7 +19,11 @@ export interface AuditInput {
   outcomeDescription?: string;
   entities: AuditEntity[];
   patientNhsNumbers?: string[];
+  /** ODS codes of the custodians of the documents concerned: their auditors see the event too. */
+  custodianOrgs?: string[];
   transaction?: IheTransaction;
+  /** For an event that stands for several alike requests (refusals counted per address and window). */
+  aggregate?: { count: number; start: Date; end: Date };
 }
 
 /** This server, as the observer of every event. */
@@ -43,6 +47,8 @@ const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const IHE_EVENT = 'urn:ihe:event-type-code';
 const REST_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 const LOCAL_SUBTYPE = 'urn:fhir-document-registry:audit-subtype';
+/** Extension on an aggregate AuditEvent: how many requests it stands for (AuditEvent.period says when). */
+export const AUDIT_COUNT_EXTENSION = 'urn:fhir-document-registry:audit-event-count';
 const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 
@@ -93,6 +99,12 @@ function eventType(input: AuditInput): { type: Coding; subtype: Coding[] } {
     return {
       type: { system: DCM, code: '110114', display: 'User Authentication' },
       subtype: [{ system: DCM, code: '110122', display: 'Login' }],
+    };
+  }
+  if (input.subtype === 'throttled') {
+    return {
+      type: { system: DCM, code: '110113', display: 'Security Alert' },
+      subtype: [{ system: LOCAL_SUBTYPE, code: 'throttled' }],
     };
   }
   if (input.subtype === 'forbidden') {
@@ -198,12 +210,15 @@ export function buildAuditEvent(
   event: { id: string; recorded: Date; observer: AuditObserver },
 ): AuditEventResource {
   const { type, subtype } = eventType(input);
+  const { aggregate } = input;
   return {
     resourceType: 'AuditEvent',
     id: event.id,
+    ...(aggregate ? { extension: [{ url: AUDIT_COUNT_EXTENSION, valueInteger: aggregate.count }] } : {}),
     type,
     subtype,
     action: input.action,
+    ...(aggregate ? { period: { start: aggregate.start.toISOString(), end: aggregate.end.toISOString() } } : {}),
     recorded: event.recorded.toISOString(),
     outcome: input.outcome,
     ...(input.outcome !== '0' && input.outcomeDescription ? { outcomeDesc: input.outcomeDescription } : {}),

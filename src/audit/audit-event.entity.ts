@@ -50,9 +50,17 @@ export class AuditEventEntity {
   @Column({ name: 'correlation_id', type: 'varchar', length: 255, nullable: true })
   correlationId!: string | null;
 
-  /** The first patient concerned; all of them are in the resource JSON. */
+  /** The first patient concerned (indexed; all of them are in patientNhsNumbers). */
   @Column({ name: 'patient_nhs_number', type: 'varchar', length: 16, nullable: true })
   patientNhsNumber!: string | null;
+
+  /** Every patient concerned, space-separated, for `patient.identifier=` search; null when none. */
+  @Column({ name: 'patient_nhs_numbers', type: 'text', nullable: true })
+  patientNhsNumbers!: string | null;
+
+  /** Custodian ODS codes of the documents concerned, space-separated: whose auditors see the event besides the actor's. */
+  @Column({ name: 'custodian_orgs', type: 'text', nullable: true })
+  custodianOrgs!: string | null;
 
   /** Space-separated references of the resources touched, for `entity=` search. */
   @Column({ type: 'text' })

@@ -5,6 +5,7 @@ import { FHIR_JSON } from '../common/fhir-exception.filter.js';
 import { operationOutcome } from '../common/operation-outcome.js';
 import { actorOf, auditContext } from './actor.js';
 import type { AuditService } from './audit.service.js';
+import type { RefusalTallyService } from './refusal-tally.service.js';
 import { describeRequest, isAuditedRequest } from './request-audit.js';
 
 const logger = new Logger('Audit');
@@ -67,9 +68,10 @@ function withhold(reply: FastifyReply, payload: unknown, errorId: string): strin
 
 /**
  * Audits every request under /fhir (except the CapabilityStatement) that has no AuditEvent yet, before its response
- * leaves. When the write fails a successful response is replaced by a 500: data must not leave unaudited.
+ * leaves (refusals are counted per address and window instead: RefusalTallyService). When the write fails a
+ * successful response is replaced by a 500: data must not leave unaudited.
  */
-export function registerAuditHook(fastify: FastifyInstance, audit: AuditService): void {
+export function registerAuditHook(fastify: FastifyInstance, audit: AuditService, tally: RefusalTallyService): void {
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (!isAuditedRequest(request.method, request.url)) {
       return payload;
@@ -86,7 +88,10 @@ export function registerAuditHook(fastify: FastifyInstance, audit: AuditService)
       outcomeText: reply.statusCode >= 400 ? outcomeText(payload) : undefined,
     };
     try {
-      await audit.record({ actor: actorOf(request), ...describeRequest(facts, context) });
+      const input = { actor: actorOf(request), ...describeRequest(facts, context) };
+      if (!tally.absorb(reply.statusCode, input)) {
+        await audit.record(input);
+      }
       context.recorded = true;
       return payload;
     } catch (error) {

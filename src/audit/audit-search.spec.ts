@@ -1,5 +1,5 @@
 import { FhirError } from '../common/fhir-error.js';
-import { dateRange, parseAuditSearch } from './audit-search.js';
+import { auditVisibility, dateRange, parseAuditSearch } from './audit-search.js';
 
 const refused = (query: Record<string, unknown>) => {
   try {
@@ -74,5 +74,14 @@ describe('parseAuditSearch', () => {
     expect(refused({ _count: '-1' })).toBe(400);
     expect(refused({ agent: ['a', 'b'] })).toBe(400);
     expect(refused({ date: 'soon' })).toBe(400);
+  });
+});
+
+describe('auditVisibility', () => {
+  it('shows an admin everything, anyone else only their organisation, and a token with neither nothing', () => {
+    expect(auditVisibility({ admin: true })).toEqual({ kind: 'all' });
+    expect(auditVisibility({ admin: true, organization: 'RTG' })).toEqual({ kind: 'all' });
+    expect(auditVisibility({ admin: false, organization: 'RTG' })).toEqual({ kind: 'organization', ods: 'RTG' });
+    expect(() => auditVisibility({ admin: false })).toThrow(/organization claim/);
   });
 });

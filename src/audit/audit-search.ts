@@ -1,4 +1,5 @@
-import { invalid } from '../common/fhir-error.js';
+import { FhirError, invalid } from '../common/fhir-error.js';
+import { checkSearchSize } from '../common/search-limits.js';
 import { type AuditAction, NHS_NUMBER_SYSTEM, ODS_SYSTEM } from './audit-event-resource.js';
 
 /** A window on `recorded`: from (inclusive) and to (exclusive), or everything outside it. */
@@ -22,6 +23,30 @@ export interface AuditSearch {
   actions: AuditAction[];
   recorded: RecordedFilter[];
   count: number;
+}
+
+/** Whose events a caller may see: every organisation's, or those of one organisation as actor or as custodian. */
+export type AuditVisibility = { kind: 'all' } | { kind: 'organization'; ods: string };
+
+/**
+ * The audit trail's read policy: an operator token (the `admin` scope) sees every event; any other caller sees the
+ * events its organisation took part in (agent) or that concern documents it holds (custodian); a token with neither an
+ * organisation nor the admin scope sees nothing.
+ */
+export function auditVisibility(caller: { admin: boolean; organization?: string }): AuditVisibility {
+  if (caller.admin) {
+    return { kind: 'all' };
+  }
+  if (!caller.organization) {
+    throw new FhirError(
+      403,
+      'forbidden',
+      'The audit trail is shown per organisation: this access token carries no organization claim (an ODS code) and ' +
+        'not the admin scope that shows every organisation',
+      { headers: { 'www-authenticate': 'Bearer error="insufficient_scope", scope="admin"' } },
+    );
+  }
+  return { kind: 'organization', ods: caller.organization };
 }
 
 export const DEFAULT_COUNT = 50;
@@ -103,8 +128,8 @@ function single(name: string, value: unknown): string {
   return text;
 }
 
-const alternatives = (value: string): string[] =>
-  value
+const alternatives = (name: string, value: unknown): string[] =>
+  single(name, value)
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean);
@@ -141,6 +166,11 @@ export function parseAuditSearch(query: Record<string, unknown>): AuditSearch {
     recorded: [],
     count: DEFAULT_COUNT,
   };
+  checkSearchSize(
+    Object.entries(query).flatMap(([name, value]): [string, string][] =>
+      (Array.isArray(value) ? value : value === undefined ? [] : [value]).map((item) => [name, String(item)]),
+    ),
+  );
   for (const [name, value] of Object.entries(query)) {
     if (value === undefined) {
       continue;
@@ -150,16 +180,16 @@ export function parseAuditSearch(query: Record<string, unknown>): AuditSearch {
     }
     switch (name) {
       case 'patient.identifier':
-        search.patientNhsNumbers = alternatives(single(name, value)).map(nhsNumber);
+        search.patientNhsNumbers = alternatives(name, value).map(nhsNumber);
         break;
       case 'agent':
-        search.agents = alternatives(single(name, value)).map(agent);
+        search.agents = alternatives(name, value).map(agent);
         break;
       case 'entity':
-        search.entities = alternatives(single(name, value));
+        search.entities = alternatives(name, value);
         break;
       case 'action':
-        search.actions = alternatives(single(name, value)).map((action) => {
+        search.actions = alternatives(name, value).map((action) => {
           if (!ACTIONS.has(action)) {
             throw invalid(`action must be C, R, U, D or E, got "${action}"`, 'action');
           }

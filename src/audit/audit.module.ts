@@ -2,20 +2,22 @@ import { Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuditAuthFailureRecorder } from './audit-auth-failure-recorder.js';
-import { AuditEventController } from './audit-event.controller.js';
+import { AuditChainKey } from './audit-chain-key.js';
+import { AuditEventRepository } from './audit-event.repository.js';
 import { registerAuditHook } from './audit-hook.js';
 import { AuditService } from './audit.service.js';
+import { RefusalTallyService } from './refusal-tally.service.js';
 
-/** AuditEvent writing (a hash chain), the per-request audit hook, and AuditEvent search. */
+/** AuditEvent writing (a hash chain), the per-request audit hook, refusals counted per window, and AuditEvent search. */
 @Module({
-  controllers: [AuditEventController],
-  providers: [AuditService, AuditAuthFailureRecorder],
-  exports: [AuditService, AuditAuthFailureRecorder],
+  providers: [AuditChainKey, AuditService, AuditEventRepository, RefusalTallyService, AuditAuthFailureRecorder],
+  exports: [AuditService, AuditEventRepository, RefusalTallyService, AuditAuthFailureRecorder],
 })
 export class AuditModule implements OnModuleInit {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly audit: AuditService,
+    private readonly tally: RefusalTallyService,
   ) {}
 
   onModuleInit(): void {
@@ -25,6 +27,6 @@ export class AuditModule implements OnModuleInit {
       new Logger(AuditModule.name).debug('No HTTP server: the audit hook is not registered');
       return;
     }
-    registerAuditHook(fastify, this.audit);
+    registerAuditHook(fastify, this.audit, this.tally);
   }
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
-import { Brackets, DataSource, type EntityManager } from 'typeorm';
+import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { GENESIS_HASH, hashOfRow } from './audit-chain.js';
+import { type ChainHead, type Checkpoint, GENESIS_HASH, hashOfRow, sealCheckpoint } from './audit-chain.js';
+import { AuditChainKey } from './audit-chain-key.js';
+import { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { type AuditInput, type AuditObserver, buildAuditEvent } from './audit-event-resource.js';
-import type { AuditSearch } from './audit-search.js';
 
 /** Key of the PostgreSQL advisory lock that serialises appends to the chain ('audi' in ASCII). */
 export const AUDIT_CHAIN_LOCK = 0x61756469;
@@ -17,8 +18,12 @@ interface ChainTail {
 
 interface BetterSqliteDatabase {
   prepare(sql: string): { get(): unknown; run(...params: unknown[]): unknown };
-  transaction<T>(fn: () => T): () => T;
+  transaction<T>(fn: () => T): (() => T) & { immediate(): T };
+  readonly inTransaction: boolean;
 }
+
+const TAIL_SQL = 'SELECT "sequence", "hash" FROM "audit_event" ORDER BY "sequence" DESC LIMIT 1';
+const SEALED_SQL = 'SELECT "sequence" FROM "audit_checkpoint" ORDER BY "sequence" DESC LIMIT 1';
 
 const COLUMNS = [
   'sequence',
@@ -34,24 +39,64 @@ const COLUMNS = [
   'request_id',
   'correlation_id',
   'patient_nhs_number',
+  'patient_nhs_numbers',
+  'custodian_orgs',
   'entity',
   'resource',
   'prev_hash',
   'hash',
 ];
 
-const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`);
+// values stored space-separated for whole-token search: anything that could break a token is left out
+const searchableTokens = (values: string[] = []): string[] =>
+  [...new Set(values)].filter((value) => /^[A-Za-z0-9.-]{1,32}$/.test(value));
 
-/** Writes AuditEvents to the hash chain and finds them again. */
+/** Writes AuditEvents to the keyed hash chain, seals it with signed checkpoints, and finds events again. */
 @Injectable()
-export class AuditService {
+export class AuditService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(AuditService.name);
   private readonly observer: AuditObserver;
+  private readonly checkpointEvents: number;
+  private readonly checkpointSeconds: number;
+  private appendedSinceSeal = 0;
+  private sealing?: Promise<Checkpoint | null>;
+  private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly dataSource: DataSource,
     config: AppConfig,
+    private readonly key: AuditChainKey,
   ) {
     this.observer = { baseUrl: config.baseUrl, issuer: config.auth.issuer };
+    this.checkpointEvents = config.audit.checkpointEvents;
+    this.checkpointSeconds = config.audit.checkpointSeconds;
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.sealQuietly(), this.checkpointSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** Seals what was written before shutdown (events still arriving after this stay unsealed until the next start). */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sealQuietly();
+  }
+
+  /**
+   * Writes a checkpoint signing the chain's current head unless that head is already sealed (then null). Seals run
+   * one after another; they take the chain lock only for two index reads and one insert.
+   */
+  async seal(): Promise<Checkpoint | null> {
+    const next = (this.sealing ?? Promise.resolve(null)).catch(() => null).then(() => this.sealNow());
+    this.sealing = next;
+    try {
+      return await next;
+    } finally {
+      if (this.sealing === next) {
+        this.sealing = undefined;
+      }
+    }
   }
 
   /**
@@ -62,7 +107,8 @@ export class AuditService {
     const recorded = new Date();
     const id = randomUUID();
     const resource = buildAuditEvent(input, { id, recorded, observer: this.observer });
-    const patients = input.patientNhsNumbers ?? [];
+    const patients = searchableTokens(input.patientNhsNumbers);
+    const custodians = searchableTokens(input.custodianOrgs);
     const draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'> = {
       id,
       recordedMs: recorded.getTime(),
@@ -76,6 +122,8 @@ export class AuditService {
       requestId: input.actor.requestId.slice(0, 255),
       correlationId: input.actor.correlationId?.slice(0, 255) ?? null,
       patientNhsNumber: patients[0] ?? null,
+      patientNhsNumbers: patients.length > 0 ? patients.join(' ') : null,
+      custodianOrgs: custodians.length > 0 ? custodians.join(' ') : null,
       entity: [
         ...new Set(input.entities.flatMap((e) => (e.reference && e.role !== 'query' ? [e.reference] : []))),
       ].join(' '),
@@ -95,62 +143,6 @@ export class AuditService {
     return this.dataSource.getRepository(AuditEventEntity).findOneBy({ id });
   }
 
-  /** Events matching every filter of `search`, newest first. */
-  async search(search: AuditSearch): Promise<AuditEventEntity[]> {
-    if (search.count === 0) {
-      return [];
-    }
-    const query = this.dataSource.getRepository(AuditEventEntity).createQueryBuilder('e');
-    if (search.patientNhsNumbers.length > 0) {
-      query.andWhere('e.patientNhsNumber IN (:...patients)', { patients: search.patientNhsNumbers });
-    }
-    if (search.actions.length > 0) {
-      query.andWhere('e.action IN (:...actions)', { actions: search.actions });
-    }
-    if (search.agents.length > 0) {
-      query.andWhere(
-        new Brackets((any) => {
-          search.agents.forEach((agent, i) => {
-            const param = { [`agent${i}`]: agent.value };
-            if (agent.kind !== 'subject') {
-              any.orWhere(`e.agentOrg = :agent${i}`, param);
-            }
-            if (agent.kind !== 'organization') {
-              any.orWhere(`e.agentSubject = :agent${i}`, param).orWhere(`e.agentClient = :agent${i}`, param);
-            }
-          });
-        }),
-      );
-    }
-    if (search.entities.length > 0) {
-      query.andWhere(
-        new Brackets((any) => {
-          search.entities.forEach((reference, i) => {
-            // entity holds space-separated references: pad both sides so only whole references match
-            any.orWhere(`(' ' || e.entity || ' ') LIKE :entity${i} ESCAPE '\\'`, {
-              [`entity${i}`]: `% ${escapeLike(reference)} %`,
-            });
-          });
-        }),
-      );
-    }
-    search.recorded.forEach((filter, i) => {
-      const from = `from${i}`;
-      const to = `to${i}`;
-      if (filter.outside) {
-        query.andWhere(`(e.recordedMs < :${from} OR e.recordedMs >= :${to})`, { [from]: filter.from, [to]: filter.to });
-        return;
-      }
-      if (filter.from !== undefined) {
-        query.andWhere(`e.recordedMs >= :${from}`, { [from]: filter.from });
-      }
-      if (filter.to !== undefined) {
-        query.andWhere(`e.recordedMs < :${to}`, { [to]: filter.to });
-      }
-    });
-    return query.orderBy('e.sequence', 'DESC').limit(search.count).getMany();
-  }
-
   private async appendPostgres(
     manager: EntityManager,
     draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>,
@@ -162,6 +154,7 @@ export class AuditService {
     );
     const row = this.chained(draft, rows[0] ? { sequence: Number(rows[0].sequence), hash: rows[0].hash } : undefined);
     await manager.insert(AuditEventEntity, row);
+    this.noteAppended();
     return row;
   }
 
@@ -176,7 +169,7 @@ export class AuditService {
     const insert = db.prepare(
       `INSERT INTO "audit_event" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
     );
-    return db.transaction(() => {
+    const appended = db.transaction(() => {
       const last = tail.get() as { sequence: number | bigint; hash: string } | undefined;
       const row = this.chained(draft, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
       insert.run(
@@ -193,6 +186,8 @@ export class AuditService {
         row.requestId,
         row.correlationId,
         row.patientNhsNumber,
+        row.patientNhsNumbers,
+        row.custodianOrgs,
         row.entity,
         row.resource,
         row.prevHash,
@@ -200,12 +195,92 @@ export class AuditService {
       );
       return row;
     })();
+    this.noteAppended();
+    return appended;
   }
 
   private chained(draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>, tail?: ChainTail): AuditEventEntity {
     const sequence = (tail?.sequence ?? 0) + 1;
     const prevHash = tail?.hash ?? GENESIS_HASH;
     const content = { ...draft, sequence };
-    return { ...content, prevHash, hash: hashOfRow(prevHash, content) };
+    return { ...content, prevHash, hash: hashOfRow(this.key.secret, prevHash, content) };
+  }
+
+  private noteAppended(): void {
+    this.appendedSinceSeal += 1;
+    if (this.appendedSinceSeal >= this.checkpointEvents && !this.sealing) {
+      // not awaited: on PostgreSQL the caller's transaction may hold the chain lock the seal waits for
+      void this.sealQuietly();
+    }
+  }
+
+  private async sealQuietly(): Promise<void> {
+    try {
+      await this.seal();
+    } catch (error) {
+      this.logger.warn(`Could not seal the audit chain: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private async sealNow(): Promise<Checkpoint | null> {
+    const checkpoint =
+      this.dataSource.options.type === 'better-sqlite3' ? this.sealSqlite() : await this.sealPostgres();
+    if (checkpoint) {
+      // the log is a witness outside the database: a later truncation of both tables still shows against it
+      this.logger.log(`Audit chain sealed at sequence ${checkpoint.sequence}, head ${checkpoint.hash}`);
+    }
+    return checkpoint;
+  }
+
+  /** The checkpoint to write for this tail, or null when the newest checkpoint already covers it. */
+  private nextCheckpoint(
+    tail: { sequence: string | number | bigint; hash: string } | undefined,
+    sealed: { sequence: string | number | bigint } | undefined,
+  ): Checkpoint | null {
+    this.appendedSinceSeal = 0;
+    const head: ChainHead | undefined = tail ? { sequence: Number(tail.sequence), hash: tail.hash } : undefined;
+    if (!head || head.sequence <= Number(sealed?.sequence ?? 0)) {
+      return null;
+    }
+    return sealCheckpoint(this.key.secret, head, Date.now());
+  }
+
+  private async sealPostgres(): Promise<Checkpoint | null> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+      const [tail] = await manager.query<{ sequence: string; hash: string }[]>(TAIL_SQL);
+      const [sealed] = await manager.query<{ sequence: string }[]>(SEALED_SQL);
+      const checkpoint = this.nextCheckpoint(tail, sealed);
+      if (checkpoint) {
+        await manager.insert(AuditCheckpointEntity, checkpoint);
+      }
+      return checkpoint;
+    });
+  }
+
+  /** SQLite: one immediate transaction, so another process sealing at the same moment waits instead of colliding. */
+  private sealSqlite(): Checkpoint | null {
+    const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
+    if (db.inTransaction) {
+      // a request's transaction is open on the shared connection: the next append or tick seals instead
+      return null;
+    }
+    const tail = db.prepare(TAIL_SQL);
+    const sealed = db.prepare(SEALED_SQL);
+    const insert = db.prepare(
+      'INSERT INTO "audit_checkpoint" ("sequence", "hash", "created_ms", "mac") VALUES (?, ?, ?, ?)',
+    );
+    return db
+      .transaction(() => {
+        const checkpoint = this.nextCheckpoint(
+          tail.get() as { sequence: number; hash: string } | undefined,
+          sealed.get() as { sequence: number } | undefined,
+        );
+        if (checkpoint) {
+          insert.run(checkpoint.sequence, checkpoint.hash, checkpoint.createdMs, checkpoint.mac);
+        }
+        return checkpoint;
+      })
+      .immediate();
   }
 }

@@ -1,7 +1,7 @@
 import type { AuditContext } from './actor.js';
-import { describeRequest, isAuditedRequest, outcomeOf } from './request-audit.js';
+import { describeRequest, isAuditedRequest, isTallied, outcomeOf } from './request-audit.js';
 
-const empty = (): AuditContext => ({ entities: [], patientNhsNumbers: [], recorded: false });
+const empty = (): AuditContext => ({ entities: [], patientNhsNumbers: [], custodianOrgs: [], recorded: false });
 
 describe('isAuditedRequest', () => {
   it('audits everything under /fhir except the CapabilityStatement and preflights', () => {
@@ -83,6 +83,7 @@ describe('describeRequest', () => {
     const context: AuditContext = {
       entities: [{ reference: 'Bundle/b1', role: 'document' }, { reference: 'DocumentReference/d1' }],
       patientNhsNumbers: ['9434765919'],
+      custodianOrgs: ['RTG', 'RTG'],
       subtype: 'submit',
       recorded: false,
     };
@@ -93,5 +94,36 @@ describe('describeRequest', () => {
       { reference: 'DocumentReference/d1' },
     ]);
     expect(input.patientNhsNumbers).toEqual(['9434765919']);
+    expect(input.custodianOrgs).toEqual(['RTG']);
+  });
+
+  it('takes the query of a POST _search from the handler, with every patient it names', () => {
+    const form = 'patient.identifier=9434765919,9000000009&status=current';
+    const input = describeRequest(
+      { method: 'POST', url: '/fhir/DocumentReference/_search', statusCode: 200 },
+      { ...empty(), query: form },
+    );
+    expect(input.entities).toEqual([{ role: 'query', reference: 'DocumentReference', query: form }]);
+    expect(input.patientNhsNumbers).toEqual(['9434765919', '9000000009']);
+  });
+
+  it('marks 429 as throttled', () => {
+    expect(describeRequest({ method: 'GET', url: '/fhir/Binary/1', statusCode: 429 }, empty()).subtype).toBe(
+      'throttled',
+    );
+  });
+});
+
+describe('isTallied', () => {
+  const anonymous = { actor: { ip: '10.0.0.1', requestId: 'r' } };
+  const verified = { actor: { ip: '10.0.0.1', requestId: 'r', subject: 'user-1' } };
+
+  it('counts 401s, 429s and refusals of unverified callers, and writes everything else at once', () => {
+    expect(isTallied(401, anonymous)).toBe(true);
+    expect(isTallied(429, verified)).toBe(true);
+    expect(isTallied(404, anonymous)).toBe(true);
+    expect(isTallied(403, verified)).toBe(false);
+    expect(isTallied(404, verified)).toBe(false);
+    expect(isTallied(200, anonymous)).toBe(false);
   });
 });

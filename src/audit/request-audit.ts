@@ -151,7 +151,8 @@ function searchedNhsNumbers(query: string): string[] {
  * The entity the path names always comes first; the handler's entities follow, without repeats.
  */
 export function describeRequest(facts: RequestFacts, context: AuditContext): Omit<AuditInput, 'actor'> {
-  const { path, query } = splitUrl(facts.url);
+  const { path, query: urlQuery } = splitUrl(facts.url);
+  const query = context.query ?? urlQuery;
   const interaction = interactionOf(facts.method.toUpperCase(), path, query, facts.location);
   const outcome = outcomeOf(facts.statusCode);
   let subtype = context.subtype ?? interaction.subtype;
@@ -159,6 +160,8 @@ export function describeRequest(facts: RequestFacts, context: AuditContext): Omi
     subtype = 'login-failure';
   } else if (facts.statusCode === 403) {
     subtype = 'forbidden';
+  } else if (facts.statusCode === 429) {
+    subtype = 'throttled';
   }
   const seen = new Set(interaction.entities.map((e) => e.reference).filter(Boolean));
   const extra = context.entities.filter((e) => !e.reference || !seen.has(e.reference));
@@ -170,6 +173,15 @@ export function describeRequest(facts: RequestFacts, context: AuditContext): Omi
     ...(outcome !== '0' ? { outcomeDescription: facts.outcomeText ?? `HTTP ${facts.statusCode}` } : {}),
     entities: [...interaction.entities, ...extra],
     patientNhsNumbers,
+    ...(context.custodianOrgs.length > 0 ? { custodianOrgs: [...new Set(context.custodianOrgs)] } : {}),
     transaction: interaction.transaction,
   };
+}
+
+/**
+ * Refusals that are counted per address and window instead of written one by one: every 401 and 429, and any other
+ * refusal of a caller without a verified token. A refusal discloses nothing, so its record may wait for the window.
+ */
+export function isTallied(statusCode: number, input: Pick<AuditInput, 'actor'>): boolean {
+  return statusCode === 401 || statusCode === 429 || (statusCode >= 400 && !input.actor.subject);
 }

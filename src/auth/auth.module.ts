@@ -7,6 +7,7 @@ import {
 } from './access-token-verifier.js';
 import { AuthFailureRecorder, NoopAuthFailureRecorder } from './auth-failure-recorder.js';
 import { BearerAuthGuard } from './bearer-auth.guard.js';
+import { ClientRateLimiter } from './client-rate-limiter.js';
 
 export interface AuthModuleOptions {
   /** Replaces the no-op recorder of refused requests (the audit module's implementation). */
@@ -20,6 +21,7 @@ export interface AuthModuleOptions {
 @Module({
   providers: [
     AccessTokenVerifier,
+    ClientRateLimiter,
     { provide: ACCESS_TOKEN_VERIFIER_OPTIONS, useValue: {} },
     { provide: AuthFailureRecorder, useClass: NoopAuthFailureRecorder },
     { provide: APP_GUARD, useClass: BearerAuthGuard },

@@ -8,8 +8,12 @@ import type { AccessTokenVerifier } from './access-token-verifier.js';
 import { Public, RequireAdmin, RequireScope } from './access-rule.decorator.js';
 import { AuthFailureRecorder } from './auth-failure-recorder.js';
 import { BearerAuthGuard } from './bearer-auth.guard.js';
+import { ClientRateLimiter } from './client-rate-limiter.js';
+import type { AppConfig } from '../config/app-config.js';
 import { type Principal, principalOf } from './principal.js';
 import { parseScopes } from './smart-scopes.js';
+
+const unlimited = new ClientRateLimiter({ rateLimitPerMinute: Number.MAX_SAFE_INTEGER } as AppConfig);
 
 @Controller('documents')
 class DocumentsController {
@@ -64,7 +68,7 @@ describe('BearerAuthGuard', () => {
   beforeEach(() => {
     verify = jest.fn<(token: string) => Promise<Principal>>();
     recorder = new RecordingFailures();
-    guard = new BearerAuthGuard(new Reflector(), { verify } as unknown as AccessTokenVerifier, recorder);
+    guard = new BearerAuthGuard(new Reflector(), { verify } as unknown as AccessTokenVerifier, recorder, unlimited);
   });
 
   function run(controller: Type, method: string, request: FastifyRequest): Promise<boolean> {
@@ -171,7 +175,7 @@ describe('BearerAuthGuard', () => {
       }
     })();
     const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    guard = new BearerAuthGuard(new Reflector(), { verify } as unknown as AccessTokenVerifier, failing);
+    guard = new BearerAuthGuard(new Reflector(), { verify } as unknown as AccessTokenVerifier, failing, unlimited);
     const error = await refusal(run(documents, 'search', requestWith()));
     expect(error.status).toBe(401);
     expect(logged).toHaveBeenCalledWith(expect.stringContaining('audit store down'));

@@ -5,6 +5,7 @@ import { FhirError, forbidden } from '../common/fhir-error.js';
 import { AccessTokenVerifier } from './access-token-verifier.js';
 import { ACCESS_RULE, type AccessRule } from './access-rule.decorator.js';
 import { AuthFailureRecorder } from './auth-failure-recorder.js';
+import { ClientRateLimiter } from './client-rate-limiter.js';
 import { setPrincipal } from './principal.js';
 import { allows, hasAdminScope, type Interaction, scopeNeeded } from './smart-scopes.js';
 
@@ -50,6 +51,7 @@ export class BearerAuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly verifier: AccessTokenVerifier,
     private readonly recorder: AuthFailureRecorder,
+    private readonly limiter: ClientRateLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -67,6 +69,8 @@ export class BearerAuthGuard implements CanActivate {
       }
       const principal = await this.verifier.verify(bearerToken(request));
       setPrincipal(request, principal);
+      // before the scope check, so a client cannot flood the audit trail with 403s either
+      this.limiter.admit(principal);
       if (rule.kind === 'admin') {
         if (!hasAdminScope(principal.scopes)) {
           throw new FhirError(403, 'forbidden', 'This operator page requires the admin scope', {

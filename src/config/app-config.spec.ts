@@ -41,13 +41,32 @@ describe('loadConfig', () => {
     ['APP_ROLES', { APP_ROLES: 'api,cron' }],
     ['MAX_BINARY_BYTES', { MAX_BINARY_BYTES: '-1' }],
     ['AUTH_JWKS_URI', { NODE_ENV: 'production' }],
+    ['AUDIT_HMAC_KEY_FILE', { NODE_ENV: 'production', AUTH_JWKS_URI: 'https://idp.example/jwks' }],
+    ['AUDIT_CHECKPOINT_EVENTS', { AUDIT_CHECKPOINT_EVENTS: '0' }],
+    ['AUDIT_CHECKPOINT_SECONDS', { AUDIT_CHECKPOINT_SECONDS: 'soon' }],
   ])('stops with a message naming %s when it is wrong', (variable, env) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
   });
 
   it('allows the local issuer in production only when asked to', () => {
-    expect(loadConfig({ NODE_ENV: 'production', AUTH_ALLOW_LOCAL_ISSUER: 'true' }).auth.allowLocalIssuer).toBe(true);
+    expect(
+      loadConfig({ NODE_ENV: 'production', AUTH_ALLOW_LOCAL_ISSUER: 'true', AUDIT_HMAC_KEY_FILE: '/run/secrets/audit' })
+        .auth.allowLocalIssuer,
+    ).toBe(true);
+  });
+
+  it('generates the audit key under DATA_DIR unless a key file is given', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/registry' }).audit).toEqual({
+      hmacKeyFile: path.resolve('/srv/registry/auth/audit-hmac-key'),
+      generateHmacKey: true,
+      checkpointEvents: 1000,
+      checkpointSeconds: 60,
+    });
+    expect(loadConfig({ AUDIT_HMAC_KEY_FILE: '/run/secrets/audit' }).audit).toMatchObject({
+      hmacKeyFile: path.resolve('/run/secrets/audit'),
+      generateHmacKey: false,
+    });
   });
 
   it('documents every variable in .env.example and the README', () => {

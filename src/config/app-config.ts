@@ -41,11 +41,23 @@ export abstract class AppConfig {
   abstract readonly metricsToken?: string;
   abstract readonly corsOrigins: readonly string[];
   abstract readonly rateLimitPerMinute: number;
+  abstract readonly rateLimitPerAddressPerMinute: number;
+  abstract readonly auditRefusalWindowMs: number;
   abstract readonly requestTimeoutMs: number;
   abstract readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  abstract readonly audit: {
+    /** The HMAC key of the audit chain, kept outside the database. */
+    readonly hmacKeyFile: string;
+    /** True when hmacKeyFile is the default under DATA_DIR, created on first start. */
+    readonly generateHmacKey: boolean;
+    readonly checkpointEvents: number;
+    readonly checkpointSeconds: number;
+  };
   abstract readonly notifications: {
     /** Hosts and CIDRs exempt from the https and public-address rules of subscription endpoints. */
     readonly endpointAllowlist: readonly string[];
+    /** ODS codes of organisations allowed criteria beyond documents addressed to or held by them. */
+    readonly patientWideOrgs: readonly string[];
     readonly deliveryTimeoutMs: number;
     readonly retryHours: number;
     readonly backoffBaseMs: number;
@@ -78,7 +90,7 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'NODE_ENV',
     default: 'development',
-    doc: 'production refuses the local token issuer unless AUTH_ALLOW_LOCAL_ISSUER=true',
+    doc: 'production refuses the local token issuer unless AUTH_ALLOW_LOCAL_ISSUER=true, and needs AUDIT_HMAC_KEY_FILE',
   },
   { name: 'PORT', default: '8080', doc: 'TCP port the API listens on' },
   { name: 'HOST', default: '127.0.0.1', doc: 'interface the API binds to (0.0.0.0 in containers)' },
@@ -125,15 +137,49 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     default: '',
     doc: 'token endpoint of the identity provider, advertised in metadata and SMART configuration',
   },
+  {
+    name: 'AUDIT_HMAC_KEY_FILE',
+    default: '',
+    doc: 'file holding the audit chain HMAC key (32+ bytes); empty = generated under DATA_DIR/auth (not in production)',
+  },
+  {
+    name: 'AUDIT_CHECKPOINT_EVENTS',
+    default: '1000',
+    doc: 'audit events a process writes before it seals the chain with a signed checkpoint',
+  },
+  {
+    name: 'AUDIT_CHECKPOINT_SECONDS',
+    default: '60',
+    doc: 'how often new audit events are sealed with a signed checkpoint (also at shutdown)',
+  },
   { name: 'METRICS_TOKEN', default: '', doc: 'static bearer token for /metrics; empty = open' },
   { name: 'CORS_ORIGINS', default: '', doc: 'comma-separated allowed origins; empty = CORS closed' },
-  { name: 'RATE_LIMIT_PER_MINUTE', default: '600', doc: 'requests per minute per client before 429' },
+  {
+    name: 'RATE_LIMIT_PER_MINUTE',
+    default: '600',
+    doc: 'requests per minute per verified client (token client_id, sub and organization) before 429',
+  },
+  {
+    name: 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE',
+    default: '3000',
+    doc: 'requests per minute per source address, checked before the token is, before 429',
+  },
+  {
+    name: 'AUDIT_REFUSAL_WINDOW_MS',
+    default: '60000',
+    doc: 'refused requests without a verified caller (401, 429 ...) are audited as one AuditEvent per address per window',
+  },
   { name: 'REQUEST_TIMEOUT_MS', default: '120000', doc: 'time a request may take before it is cut off' },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
   {
     name: 'SUBSCRIPTION_ENDPOINT_ALLOWLIST',
     default: '',
     doc: 'comma-separated hosts or CIDRs a subscription endpoint may use despite the https and public-address rules',
+  },
+  {
+    name: 'SUBSCRIPTION_PATIENT_WIDE_ORGS',
+    default: '',
+    doc: 'comma-separated ODS codes whose subscriptions may match documents not addressed to or held by them',
   },
   { name: 'DELIVERY_TIMEOUT_MS', default: '10000', doc: 'time one webhook delivery attempt may take' },
   {
@@ -274,6 +320,15 @@ function list(env: Env, name: string): string[] {
     .filter(Boolean);
 }
 
+function odsCodes(env: Env, name: string): string[] {
+  const codes = list(env, name);
+  const bad = codes.find((code) => !/^[A-Za-z0-9]{3,10}$/.test(code));
+  if (bad !== undefined) {
+    throw new ConfigError(name, `must list ODS codes (3 to 10 letters and digits), got "${bad}"`);
+  }
+  return codes;
+}
+
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): AppConfig {
   const port = integer(env, 'PORT', 0, 65535);
@@ -292,13 +347,22 @@ export function loadConfig(env: Env): AppConfig {
       'must be set when NODE_ENV=production (or set AUTH_ALLOW_LOCAL_ISSUER=true to accept the local issuer)',
     );
   }
+  const auditKeyFile = read(env, 'AUDIT_HMAC_KEY_FILE');
+  if (!auditKeyFile && nodeEnv === 'production') {
+    // a key generated next to the database guards nothing against whoever can read the database files
+    throw new ConfigError(
+      'AUDIT_HMAC_KEY_FILE',
+      'must be set when NODE_ENV=production (a key kept apart from the database)',
+    );
+  }
   const s3Endpoint = read(env, 'S3_ENDPOINT');
+  const dataDir = path.resolve(read(env, 'DATA_DIR'));
   return {
     nodeEnv,
     port,
     host,
     baseUrl: httpUrl('BASE_URL', baseUrlRaw),
-    dataDir: path.resolve(read(env, 'DATA_DIR')),
+    dataDir,
     database: parseDatabase(env),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const),
     blobStore: parseBlobStore(env),
@@ -325,10 +389,19 @@ export function loadConfig(env: Env): AppConfig {
     metricsToken: read(env, 'METRICS_TOKEN') || undefined,
     corsOrigins: list(env, 'CORS_ORIGINS'),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1),
+    rateLimitPerAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 1),
+    auditRefusalWindowMs: integer(env, 'AUDIT_REFUSAL_WINDOW_MS', 100, 3_600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
+    audit: {
+      hmacKeyFile: auditKeyFile ? path.resolve(auditKeyFile) : path.join(dataDir, 'auth', 'audit-hmac-key'),
+      generateHmacKey: !auditKeyFile,
+      checkpointEvents: integer(env, 'AUDIT_CHECKPOINT_EVENTS', 1, 1_000_000),
+      checkpointSeconds: integer(env, 'AUDIT_CHECKPOINT_SECONDS', 1, 86_400),
+    },
     notifications: {
       endpointAllowlist: list(env, 'SUBSCRIPTION_ENDPOINT_ALLOWLIST'),
+      patientWideOrgs: odsCodes(env, 'SUBSCRIPTION_PATIENT_WIDE_ORGS'),
       deliveryTimeoutMs: integer(env, 'DELIVERY_TIMEOUT_MS', 100, 600_000),
       retryHours: integer(env, 'DELIVERY_RETRY_HOURS', 0, 24 * 30),
       backoffBaseMs: integer(env, 'DELIVERY_BACKOFF_BASE_MS', 1, 3_600_000),

@@ -1,3 +1,4 @@
+import { AuditCheckpointEntity } from '../audit/audit-checkpoint.entity.js';
 import { AuditEventEntity } from '../audit/audit-event.entity.js';
 import { BinaryEntity } from '../registry/binary.entity.js';
 import { DeliveryAttemptEntity } from '../notifications/delivery-attempt.entity.js';
@@ -19,6 +20,7 @@ export const ENTITIES = [
   DocumentReferenceVersionEntity,
   SubmissionSetEntity,
   AuditEventEntity,
+  AuditCheckpointEntity,
   SubscriptionEntity,
   NotificationOutboxEntity,
   SubscriptionEventEntity,

@@ -1,5 +1,7 @@
 import { AuditEvent1795720000001 } from './migrations/postgres/1795720000001-AuditEvent.js';
 import { AuditEvent1795720000000 } from './migrations/sqlite/1795720000000-AuditEvent.js';
+import { AuditCheckpoint1795745000001 } from './migrations/postgres/1795745000001-AuditCheckpoint.js';
+import { AuditCheckpoint1795745000000 } from './migrations/sqlite/1795745000000-AuditCheckpoint.js';
 import { InitialSchema1795687729458 } from './migrations/postgres/1795687729458-InitialSchema.js';
 import { InitialSchema1795687728673 } from './migrations/sqlite/1795687728673-InitialSchema.js';
 import { NotificationSchema1795700000001 } from './migrations/postgres/1795700000001-NotificationSchema.js';
@@ -8,6 +10,11 @@ import { SearchTokenValues1795710000001 } from './migrations/postgres/1795710000
 import { SearchTokenValues1795710000000 } from './migrations/sqlite/1795710000000-SearchTokenValues.js';
 import { SubmissionSet1795734000001 } from './migrations/postgres/1795734000001-SubmissionSet.js';
 import { SubmissionSet1795734000000 } from './migrations/sqlite/1795734000000-SubmissionSet.js';
+import { SubscriptionGrant1795740000001 } from './migrations/postgres/1795740000001-SubscriptionGrant.js';
+import { SubscriptionGrant1795740000000 } from './migrations/sqlite/1795740000000-SubscriptionGrant.js';
+
+import { AuditEventParties1795760000001 } from './migrations/postgres/1795760000001-AuditEventParties.js';
+import { AuditEventParties1795760000000 } from './migrations/sqlite/1795760000000-AuditEventParties.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -16,6 +23,9 @@ export const SQLITE_MIGRATIONS: Function[] = [
   SearchTokenValues1795710000000,
   AuditEvent1795720000000,
   SubmissionSet1795734000000,
+  SubscriptionGrant1795740000000,
+  AuditCheckpoint1795745000000,
+  AuditEventParties1795760000000,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -23,4 +33,7 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   SearchTokenValues1795710000001,
   AuditEvent1795720000001,
   SubmissionSet1795734000001,
+  SubscriptionGrant1795740000001,
+  AuditCheckpoint1795745000001,
+  AuditEventParties1795760000001,
 ];

@@ -1,12 +1,14 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import type { AuditEventEntity } from '../audit/audit-event.entity.js';
+import { AuditEventRepository } from '../audit/audit-event.repository.js';
+import { type AuditVisibility, auditVisibility, parseAuditSearch } from '../audit/audit-search.js';
+import { CurrentPrincipal, Public, RequireScope } from '../auth/access-rule.decorator.js';
+import type { Principal } from '../auth/principal.js';
+import { hasAdminScope } from '../auth/smart-scopes.js';
 import { methodNotAllowed, notFound } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { sendJson } from '../fhir/fhir-response.js';
-import type { AuditEventEntity } from './audit-event.entity.js';
-import { parseAuditSearch } from './audit-search.js';
-import { AuditService } from './audit.service.js';
+import { sendJson } from './fhir-response.js';
 
 /** The stored AuditEvent with the server-assigned meta (not part of the hashed JSON). */
 function withMeta(row: AuditEventEntity): unknown {
@@ -14,18 +16,29 @@ function withMeta(row: AuditEventEntity): unknown {
   return { ...resource, meta: { versionId: '1', lastUpdated: new Date(row.recordedMs).toISOString() } };
 }
 
-/** The audit trail, read-only over FHIR: search and read; every write is refused (append-only). */
+const visibilityOf = (principal: Principal): AuditVisibility =>
+  auditVisibility({ admin: hasAdminScope(principal.scopes), organization: principal.organization });
+
+/**
+ * The audit trail, read-only over FHIR: search and read, each limited to the caller's organisation unless the token has
+ * the admin scope; every write is refused (append-only).
+ */
 @Controller('fhir/AuditEvent')
 export class AuditEventController {
   constructor(
-    private readonly audit: AuditService,
+    private readonly auditEvents: AuditEventRepository,
     private readonly config: AppConfig,
   ) {}
 
   @Get()
   @RequireScope('AuditEvent', 's')
-  async search(@Query() query: Record<string, unknown>, @Res() reply: FastifyReply): Promise<void> {
-    const rows = await this.audit.search(parseAuditSearch(query));
+  async search(
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() principal: Principal,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const visibility = visibilityOf(principal);
+    const rows = await this.auditEvents.search(parseAuditSearch(query), visibility);
     const base = `${this.config.baseUrl}/fhir`;
     const self = new URLSearchParams();
     for (const [name, value] of Object.entries(query)) {
@@ -48,8 +61,13 @@ export class AuditEventController {
 
   @Get(':id')
   @RequireScope('AuditEvent', 'r')
-  async read(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
-    const row = await this.audit.findById(id);
+  async read(
+    @Param('id') id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    // another organisation's event answers as if it did not exist
+    const row = await this.auditEvents.findVisible(id, visibilityOf(principal));
     if (!row) {
       throw notFound(`AuditEvent/${id} is not known to this server`);
     }

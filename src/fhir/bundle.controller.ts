@@ -60,8 +60,12 @@ export class BundleController {
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);
     const patient = await this.documents.patientOf(bundle.id);
+    const audit = auditContext(request);
     if (patient) {
-      auditContext(request).patientNhsNumbers.push(patient);
+      audit.patientNhsNumbers.push(patient);
+    }
+    if (bundle.custodianOds) {
+      audit.custodianOrgs.push(bundle.custodianOds);
     }
     const etag = contentEtag(bundle.sha256);
     reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());

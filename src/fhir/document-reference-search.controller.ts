@@ -1,5 +1,6 @@
 import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { auditContext } from '../audit/actor.js';
 import { AppConfig } from '../config/app-config.js';
 import { unsupportedMediaType } from '../common/fhir-error.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
@@ -44,12 +45,25 @@ export class DocumentReferenceSearchController {
       throw unsupportedMediaType(`POST _search takes its parameters as ${FORM}, not ${type || 'an untyped body'}`);
     }
     // R4 http.html#search: parameters may come in both the URL and the body; both apply.
-    await this.respond(request, reply, [...queryParams(request), ...new URLSearchParams(body.toString('utf8'))]);
+    const params: [string, string][] = [...queryParams(request), ...new URLSearchParams(body.toString('utf8'))];
+    // the audit trail records the parameters wherever they came from, not only the URL's
+    auditContext(request).query = new URLSearchParams(params).toString();
+    await this.respond(request, reply, params);
   }
 
   private async respond(request: FastifyRequest, reply: FastifyReply, params: [string, string][]): Promise<void> {
     const plan = parseSearch(params, { strict: strictHandling(request), baseUrl: this.config.baseUrl });
     const page = await this.documentReferences.search(plan);
+    // whose records left: the patients and custodians of the results, besides the patients the query names
+    const audit = auditContext(request);
+    for (const row of page.rows) {
+      if (row.patientNhsNumber) {
+        audit.patientNhsNumbers.push(row.patientNhsNumber);
+      }
+      if (row.custodianOds) {
+        audit.custodianOrgs.push(row.custodianOds);
+      }
+    }
     await sendJson(
       reply,
       200,

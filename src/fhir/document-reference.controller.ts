@@ -3,23 +3,24 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
-import { auditContext } from '../audit/actor.js';
+import { auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
+import { parseFhirJson, parseJsonBody } from '../registry/fhir-json.js';
 import { notModified, sendJson, sendWriteResult, versionEtag } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
 import { parseFhirXml } from '../registry/fhir-xml.js';
 
-/** Tells the audit trail which DocumentReference and patient a request touched. */
-function audited(request: FastifyRequest, resource: StoredDocumentReference): StoredDocumentReference {
+/** Tells the audit trail which DocumentReference, patient and custodian a request touched. */
+function audited(
+  request: FastifyRequest,
+  resource: StoredDocumentReference,
+  custodianOds?: string | null,
+): StoredDocumentReference {
   const context = auditContext(request);
   context.entities.push({ reference: `DocumentReference/${resource.id}` });
-  const subject = resource.subject as { identifier?: { system?: string; value?: string } } | undefined;
-  if (subject?.identifier?.system === 'https://fhir.nhs.uk/Id/nhs-number' && subject.identifier.value) {
-    context.patientNhsNumbers.push(subject.identifier.value);
-  }
+  auditDocument(context, resource, custodianOds);
   return resource;
 }
 
@@ -59,7 +60,8 @@ export class DocumentReferenceController {
   @Get(':id')
   @RequireScope('DocumentReference', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const resource = audited(request, (await this.documentReferences.read(id)).resource);
+    const { resource: stored, custodianOds } = await this.documentReferences.read(id);
+    const resource = audited(request, stored, custodianOds);
     const etag = versionEtag(resource.meta.versionId);
     reply.header('etag', etag).header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
     if (notModified(request, etag)) {
@@ -71,8 +73,12 @@ export class DocumentReferenceController {
 
   @Get(':id/_history')
   @RequireScope('DocumentReference', 'r')
-  async history(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+  async history(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const versions = await this.documentReferences.history(id);
+    // every version names the same patient and custodian: the newest one stands for them
+    if (versions.length > 0) {
+      audited(request, versions[0]);
+    }
     const base = `${this.config.baseUrl}/fhir/DocumentReference/${id}`;
     await sendJson(reply, 200, {
       resourceType: 'Bundle',
@@ -129,12 +135,7 @@ export class DocumentReferenceController {
     if (mediaType?.type !== 'application/json-patch+json') {
       throw unsupportedMediaType('PATCH takes a JSON Patch: send Content-Type application/json-patch+json');
     }
-    let operations: unknown;
-    try {
-      operations = JSON.parse(requireBody(request).toString('utf8'));
-    } catch {
-      throw invalid('The JSON Patch body is not valid JSON');
-    }
+    const operations = parseJsonBody(requireBody(request));
     const next = await this.documentReferences.change(
       id,
       { kind: 'patch', operations },

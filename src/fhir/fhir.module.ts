@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { RegistryModule } from '../registry/registry.module.js';
+import { AuditEventController } from './audit-event.controller.js';
 import { BinaryController } from './binary.controller.js';
 import { BundleController } from './bundle.controller.js';
 import { DocumentReferenceController } from './document-reference.controller.js';
@@ -10,7 +12,7 @@ import { TransactionController } from './transaction.controller.js';
 
 /** The HTTP edge: FHIR REST protocol only; business rules live in the registry. */
 @Module({
-  imports: [RegistryModule],
+  imports: [RegistryModule, AuditModule],
   controllers: [
     MetadataController,
     BundleController,
@@ -19,6 +21,7 @@ import { TransactionController } from './transaction.controller.js';
     DocumentReferenceController,
     TransactionController,
     ListController,
+    AuditEventController,
   ],
 })
 export class FhirModule {}

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -16,15 +15,6 @@ export function correlationIdOf(request: FastifyRequest): string {
   return value && /^[\w.:-]{1,128}$/.test(value) ? value : request.id;
 }
 
-/**
- * Rate-limit bucket: one per bearer token (hashed, never stored), else per address. Unverified claims are
- * not used, so nobody can spend another client's allowance by naming it.
- */
-function clientKey(request: FastifyRequest): string {
-  const authorization = request.headers.authorization;
-  return authorization ? `token:${createHash('sha256').update(authorization).digest('base64url')}` : `ip:${request.ip}`;
-}
-
 /** Security headers, CORS (closed unless CORS_ORIGINS), rate limits and request/correlation ids on every response. */
 export async function registerRequestHygiene(app: NestFastifyApplication, config: AppConfig): Promise<void> {
   await app.register(helmet, {
@@ -35,16 +25,16 @@ export async function registerRequestHygiene(app: NestFastifyApplication, config
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     exposedHeaders: ['location', 'etag', 'last-modified', 'content-location', 'x-request-id', CORRELATION_HEADER],
   });
+  // by address: unverified, a header-keyed bucket gives each bogus token its own (per client: the bearer guard)
   await app.register(rateLimit, {
-    max: config.rateLimitPerMinute,
+    max: config.rateLimitPerAddressPerMinute,
     timeWindow: 60_000,
-    keyGenerator: clientKey,
     allowList: (request) => request.url.startsWith('/health/'),
     errorResponseBuilder: (_request, context) =>
       new FhirError(
         429,
         'throttled',
-        `Too many requests: the limit is ${context.max} a minute; retry after ${context.after}`,
+        `Too many requests: the limit is ${context.max} a minute from one address; retry after ${context.after}`,
         {
           headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
         },

@@ -2,6 +2,7 @@ import { Controller, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../common/fhir-error.js';
 import { operationOutcome } from '../common/operation-outcome.js';
+import { auditContext } from '../audit/actor.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
 import { parseFhirJson } from '../registry/fhir-json.js';
@@ -28,6 +29,7 @@ export class TransactionController {
       organization: principal?.organization,
       scopes: principal?.scopes ?? [],
     });
+    auditContext(request).patientNhsNumbers.push(...result.patientNhsNumbers);
     await sendJson(reply, 200, {
       resourceType: 'Bundle',
       type: 'transaction-response',

@@ -35,6 +35,8 @@ export interface ProvidedEntry {
 export interface ProvideResult {
   entries: ProvidedEntry[];
   submissionSetId: string;
+  /** The patients of the provided documents, for the audit trail. */
+  patientNhsNumbers: string[];
   warnings: OutcomeIssue[];
 }
 
@@ -148,6 +150,7 @@ export class ProvideService {
     return {
       entries: responseEntries(plan, stored, now),
       submissionSetId: plan.submissionSet.resource.id,
+      patientNhsNumbers: [...new Set(plan.documentReferences.map((d) => d.nhsNumber))],
       warnings: plan.warnings,
     };
   }
