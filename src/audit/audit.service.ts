@@ -6,6 +6,7 @@ import { type ChainHead, type Checkpoint, GENESIS_HASH, hashOfRow, sealCheckpoin
 import { AuditChainKey } from './audit-chain-key.js';
 import { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
+import { betweenTransactions, insideSerialTransaction } from '../database/serial-transactions.js';
 import { type AuditInput, type AuditObserver, buildAuditEvent } from './audit-event-resource.js';
 
 /** Key of the PostgreSQL advisory lock that serialises appends to the chain ('audi' in ASCII). */
@@ -47,6 +48,17 @@ const COLUMNS = [
   'hash',
 ];
 
+/** Events one group commit writes at most; more wait for the next. */
+const MAX_BATCH = 512;
+
+type AuditDraft = Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>;
+
+interface PendingAppend {
+  draft: AuditDraft;
+  resolve(row: AuditEventEntity): void;
+  reject(error: unknown): void;
+}
+
 // values stored space-separated for whole-token search: anything that could break a token is left out
 const searchableTokens = (values: string[] = []): string[] =>
   [...new Set(values)].filter((value) => /^[A-Za-z0-9.-]{1,32}$/.test(value));
@@ -61,6 +73,11 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   private appendedSinceSeal = 0;
   private sealing?: Promise<Checkpoint | null>;
   private timer?: NodeJS.Timeout;
+  private readonly pending: PendingAppend[] = [];
+  private flushing?: Promise<void>;
+  private flushScheduled = false;
+  /** Group commits written so far (each one durable commit for one or more events). */
+  batchesCommitted = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -80,6 +97,8 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   /** Seals what was written before shutdown (events still arriving after this stay unsealed until the next start). */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    await this.flushing;
+    await this.drain();
     await this.sealQuietly();
   }
 
@@ -100,16 +119,34 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /**
-   * Appends one AuditEvent. With `manager` the row joins that transaction (and commits or rolls back with it);
-   * without, it commits on its own. Either way appends are serialised so the chain stays gap-free.
+   * Appends one AuditEvent. With `manager` (or inside a transaction) the row joins that transaction and commits or
+   * rolls back with it. Without, it joins a group commit: events recorded by concurrent requests are chained and
+   * written in one transaction, and each caller resumes once that transaction is durable. Appends are serialised
+   * either way, so the chain stays gap-free.
    */
   async record(input: AuditInput, manager?: EntityManager): Promise<AuditEventEntity> {
+    const draft = this.draftOf(input);
+    if (this.dataSource.options.type === 'better-sqlite3') {
+      if (manager || insideSerialTransaction(this.dataSource)) {
+        const [row] = this.appendSqlite([draft]);
+        return row;
+      }
+      return this.enqueue(draft);
+    }
+    if (manager?.queryRunner?.isTransactionActive) {
+      const [row] = await this.appendPostgres(manager, [draft]);
+      return row;
+    }
+    return manager ? manager.transaction(async (m) => (await this.appendPostgres(m, [draft]))[0]) : this.enqueue(draft);
+  }
+
+  private draftOf(input: AuditInput): AuditDraft {
     const recorded = new Date();
     const id = randomUUID();
     const resource = buildAuditEvent(input, { id, recorded, observer: this.observer });
     const patients = searchableTokens(input.patientNhsNumbers);
     const custodians = searchableTokens(input.custodianOrgs);
-    const draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'> = {
+    return {
       id,
       recordedMs: recorded.getTime(),
       action: input.action,
@@ -129,33 +166,82 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
       ].join(' '),
       resource: JSON.stringify(resource),
     };
-    if (this.dataSource.options.type === 'better-sqlite3') {
-      return this.appendSqlite(draft);
+  }
+
+  private enqueue(draft: AuditDraft): Promise<AuditEventEntity> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ draft, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * setImmediate, not a timer: every event recorded in this turn of the event loop joins the same commit, and an idle
+   * server writes at once. Events arriving while a batch commits join the next one.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) {
+      return;
     }
-    const append = (m: EntityManager) => this.appendPostgres(m, draft);
-    if (manager?.queryRunner?.isTransactionActive) {
-      return append(manager);
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushing = this.drain().finally(() => {
+        this.flushing = undefined;
+        // an event enqueued after the last batch was taken but before this ran
+        if (this.pending.length > 0) {
+          this.scheduleFlush();
+        }
+      });
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      await this.commitBatch(this.pending.splice(0, MAX_BATCH));
     }
-    return (manager ?? this.dataSource.manager).transaction(append);
+  }
+
+  private async commitBatch(batch: PendingAppend[]): Promise<void> {
+    try {
+      const rows = await this.appendBatch(batch.map((p) => p.draft));
+      batch.forEach((p, i) => p.resolve(rows[i]));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0].reject(error);
+        return;
+      }
+      // one event the database refuses must not fail the others: each alone, as it would have been
+      for (const p of batch) {
+        await this.appendBatch([p.draft]).then(
+          ([row]) => p.resolve(row),
+          (error: unknown) => p.reject(error),
+        );
+      }
+    }
+  }
+
+  private async appendBatch(drafts: AuditDraft[]): Promise<AuditEventEntity[]> {
+    const rows =
+      this.dataSource.options.type === 'better-sqlite3'
+        ? await betweenTransactions(this.dataSource, () => this.appendSqlite(drafts))
+        : await this.dataSource.manager.transaction((m) => this.appendPostgres(m, drafts));
+    this.batchesCommitted += 1;
+    return rows;
   }
 
   async findById(id: string): Promise<AuditEventEntity | null> {
     return this.dataSource.getRepository(AuditEventEntity).findOneBy({ id });
   }
 
-  private async appendPostgres(
-    manager: EntityManager,
-    draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>,
-  ): Promise<AuditEventEntity> {
-    // held until the surrounding transaction ends, so no other writer reads the same tail
+  private async appendPostgres(manager: EntityManager, drafts: AuditDraft[]): Promise<AuditEventEntity[]> {
+    // held until the surrounding transaction ends, so no other writer reads the same tail: one lock per batch
     await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-    const rows: { sequence: string | number; hash: string }[] = await manager.query(
-      'SELECT "sequence", "hash" FROM "audit_event" ORDER BY "sequence" DESC LIMIT 1',
-    );
-    const row = this.chained(draft, rows[0] ? { sequence: Number(rows[0].sequence), hash: rows[0].hash } : undefined);
-    await manager.insert(AuditEventEntity, row);
-    this.noteAppended();
-    return row;
+    const [last] = await manager.query<{ sequence: string | number; hash: string }[]>(TAIL_SQL);
+    const rows = this.chainAll(drafts, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
+    await manager.insert(AuditEventEntity, rows);
+    this.noteAppended(rows.length);
+    return rows;
   }
 
   /**
@@ -163,51 +249,59 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
    * tail and inserting in one synchronous better-sqlite3 call cannot interleave with anything; if a TypeORM transaction
    * is open on the connection, the row joins it (as a savepoint) and commits or rolls back with it.
    */
-  private appendSqlite(draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>): AuditEventEntity {
+  private appendSqlite(drafts: AuditDraft[]): AuditEventEntity[] {
     const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
-    const tail = db.prepare('SELECT "sequence", "hash" FROM "audit_event" ORDER BY "sequence" DESC LIMIT 1');
+    const tail = db.prepare(TAIL_SQL);
     const insert = db.prepare(
       `INSERT INTO "audit_event" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
     );
     const appended = db.transaction(() => {
       const last = tail.get() as { sequence: number | bigint; hash: string } | undefined;
-      const row = this.chained(draft, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
-      insert.run(
-        row.sequence,
-        row.id,
-        row.recordedMs,
-        row.action,
-        row.subtype,
-        row.outcome,
-        row.agentSubject,
-        row.agentClient,
-        row.agentOrg,
-        row.sourceIp,
-        row.requestId,
-        row.correlationId,
-        row.patientNhsNumber,
-        row.patientNhsNumbers,
-        row.custodianOrgs,
-        row.entity,
-        row.resource,
-        row.prevHash,
-        row.hash,
-      );
-      return row;
+      const rows = this.chainAll(drafts, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
+      for (const row of rows) {
+        insert.run(
+          row.sequence,
+          row.id,
+          row.recordedMs,
+          row.action,
+          row.subtype,
+          row.outcome,
+          row.agentSubject,
+          row.agentClient,
+          row.agentOrg,
+          row.sourceIp,
+          row.requestId,
+          row.correlationId,
+          row.patientNhsNumber,
+          row.patientNhsNumbers,
+          row.custodianOrgs,
+          row.entity,
+          row.resource,
+          row.prevHash,
+          row.hash,
+        );
+      }
+      return rows;
     })();
-    this.noteAppended();
+    this.noteAppended(appended.length);
     return appended;
   }
 
-  private chained(draft: Omit<AuditEventEntity, 'sequence' | 'prevHash' | 'hash'>, tail?: ChainTail): AuditEventEntity {
-    const sequence = (tail?.sequence ?? 0) + 1;
-    const prevHash = tail?.hash ?? GENESIS_HASH;
-    const content = { ...draft, sequence };
-    return { ...content, prevHash, hash: hashOfRow(this.key.secret, prevHash, content) };
+  /** Chains drafts in order after `tail`: commit order is chain order. */
+  private chainAll(drafts: AuditDraft[], tail?: ChainTail): AuditEventEntity[] {
+    let sequence = tail?.sequence ?? 0;
+    let prevHash = tail?.hash ?? GENESIS_HASH;
+    return drafts.map((draft) => {
+      sequence += 1;
+      const content = { ...draft, sequence };
+      const row = { ...content, prevHash, hash: hashOfRow(this.key.secret, prevHash, content) };
+      prevHash = row.hash;
+      return row;
+    });
   }
 
-  private noteAppended(): void {
-    this.appendedSinceSeal += 1;
+  private noteAppended(count: number): void {
+    this.appendedSinceSeal += count;
     if (this.appendedSinceSeal >= this.checkpointEvents && !this.sealing) {
       // not awaited: on PostgreSQL the caller's transaction may hold the chain lock the seal waits for
       void this.sealQuietly();

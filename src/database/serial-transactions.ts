@@ -1,6 +1,19 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager } from 'typeorm';
 
+interface SerialState {
+  tail: Promise<unknown>;
+  readonly inside: AsyncLocalStorage<true>;
+}
+
+const states = new WeakMap<DataSource, SerialState>();
+
+function enqueue<T>(state: SerialState, work: () => T | Promise<T>): Promise<T> {
+  const run = state.tail.then(() => state.inside.run(true, work));
+  state.tail = run.catch(() => undefined);
+  return run;
+}
+
 /**
  * TypeORM's better-sqlite3 driver runs every transaction on one shared connection and nests concurrent ones
  * as savepoints, so one request's rollback could undo another's writes. On SQLite, transactions therefore
@@ -9,15 +22,23 @@ import type { DataSource, EntityManager } from 'typeorm';
 export function serialiseTransactions(dataSource: DataSource): void {
   const manager = dataSource.manager;
   const original = manager.transaction.bind(manager) as (...args: unknown[]) => Promise<unknown>;
-  const inside = new AsyncLocalStorage<true>();
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = (...args: unknown[]): Promise<unknown> => {
-    if (inside.getStore()) {
-      return original(...args);
-    }
-    const run = tail.then(() => inside.run(true, () => original(...args)));
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const state: SerialState = { tail: Promise.resolve(), inside: new AsyncLocalStorage<true>() };
+  states.set(dataSource, state);
+  const serial = (...args: unknown[]): Promise<unknown> =>
+    state.inside.getStore() ? original(...args) : enqueue(state, () => original(...args));
   (manager as EntityManager & { transaction: typeof serial }).transaction = serial;
+}
+
+/** Whether the caller runs inside one of `dataSource`'s serialised transactions. */
+export function insideSerialTransaction(dataSource: DataSource): boolean {
+  return states.get(dataSource)?.inside.getStore() === true;
+}
+
+/**
+ * Runs `work` when no serialised transaction is open on `dataSource`: after those already queued, before those
+ * queued later. Synchronous work there has the shared connection to itself. Without serialisation it just runs.
+ */
+export function betweenTransactions<T>(dataSource: DataSource, work: () => T | Promise<T>): Promise<T> {
+  const state = states.get(dataSource);
+  return state ? enqueue(state, work) : Promise.resolve().then(work);
 }
