@@ -1,165 +1,233 @@
 /**
- * `npm run bench`: figures as ratios measured in one run (machines are noisy; absolute numbers are printed
- * for context only). Starts the compiled server in-process on temp directories, SQLite + files, API role only.
- *  1. Document ingest throughput with SQLITE_SYNCHRONOUS=NORMAL versus the durable default FULL.
- *  2. ITI-67 search latency (patient + type + date) with 20 000 other DocumentReferences versus almost none:
- *     the indexes should keep the ratio near 1.
+ * `npm run bench`: the measurements issue 8 ("one write path, group-committed") is judged by. Every server runs as
+ * a child process (its CPU read from /proc, the load generator stays in this process); ratios come from one run
+ * of alternating rounds (medians over rounds), absolute numbers are context. See bench/README.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import { DataSource } from 'typeorm';
-import { signLocalToken } from '../src/auth/local-issuer.js';
-import { createApp } from '../src/bootstrap.js';
-import { loadConfig } from '../src/config/app-config.js';
-import { DocumentReferenceRepository } from '../src/registry/document-reference.repository.js';
-import { aDischargeSummaryR4 } from '../test/fixtures/documents.js';
+import { formatProfile } from './cpuprofile-summary.js';
+import { type IngestKindResult, runIngest } from './ingest.js';
+import { readKnobs } from './knobs.js';
+import type { Summary } from './load.js';
+import { type NotifyResult, runNotify } from './notify.js';
+import { DIST } from './processes.js';
+import { profileIngest, profileSearch, type ProfileResult } from './profile.js';
+import { runSearch, type SearchResult } from './search.js';
 
-const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
-
-/** NHS numbers with a valid modulus 11 check digit, for distinct patients. */
-function nhsNumber(seed: number): string {
-  for (let n = seed; ; n += 1) {
-    const body = String(900000000 + (n % 99999999)).padStart(9, '0');
-    const sum = [...body].reduce((total, digit, i) => total + Number(digit) * (10 - i), 0);
-    const check = 11 - (sum % 11);
-    if (check !== 10) {
-      return `${body}${check === 11 ? 0 : check}`;
-    }
-  }
+interface Ratio {
+  name: string;
+  value: number;
+  target: string;
+  met: boolean;
 }
 
-async function startServer(env: Record<string, string>) {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'registry-bench-'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const config = loadConfig({
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    DATABASE_URL: `sqlite:${path.join(dataDir, 'registry.db')}`,
-    BLOB_STORE: `file:${path.join(dataDir, 'blobs')}`,
-    APP_ROLES: 'api',
-    LOG_LEVEL: 'error',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    ...env,
-  });
-  const app = await createApp(config);
-  await app.listen(port, '127.0.0.1');
-  const token = await signLocalToken(dataDir, {
-    issuer: config.auth.issuer,
-    audience: config.auth.audience,
-    subject: 'bench',
-    organization: 'RTG',
-    scope: 'system/*.cruds',
-    expiresInSeconds: 3600,
-  });
-  return {
-    app,
-    url: `${config.baseUrl}/fhir`,
-    headers: { authorization: `Bearer ${token}` },
-    close: async () => {
-      await app.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+const atLeast = (name: string, value: number, target: number): Ratio => ({
+  name,
+  value,
+  target: `>= ${target}`,
+  met: value >= target,
+});
+const atMost = (name: string, value: number, target: number, unit = ''): Ratio => ({
+  name,
+  value,
+  target: `<= ${target}${unit}`,
+  met: value <= target,
+});
 
-async function ingest(synchronous: 'FULL' | 'NORMAL', documents: number, concurrency: number): Promise<number> {
-  const server = await startServer({ SQLITE_SYNCHRONOUS: synchronous });
-  try {
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < documents) {
-          const i = next++;
-          const body = JSON.stringify(
-            aDischargeSummaryR4({
-              identifier: { system: 'urn:bench', value: `${synchronous}-${i}` },
-              nhsNumber: nhsNumber(i),
-            }),
-          );
-          const response = await fetch(`${server.url}/Bundle`, {
-            method: 'POST',
-            headers: { ...server.headers, 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
-            body,
-          });
-          if (response.status !== 201) {
-            throw new Error(`submission ${i} answered ${response.status}: ${await response.text()}`);
-          }
-        }
-      }),
+function serverTable(title: string, unit: string, servers: Record<string, Summary>): string {
+  const lines = [
+    title,
+    `  ${'server'.padEnd(18)} ${unit.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'CPU-us'.padStart(9)}`,
+  ];
+  for (const [name, s] of Object.entries(servers)) {
+    lines.push(
+      `  ${name.padEnd(18)} ${s.rate.toFixed(1).padStart(9)} ${s.p50Ms.toFixed(1).padStart(9)} ${s.p99Ms.toFixed(1).padStart(9)} ${s.cpuMicrosPerRequest.toFixed(0).padStart(9)}`,
     );
-    return documents / ((performance.now() - started) / 1000);
-  } finally {
-    await server.close();
   }
+  return lines.join('\n');
 }
 
-async function medianSearchMs(url: string, headers: Record<string, string>, rounds: number): Promise<number> {
-  const query = `${url}/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|9434765919`)}&type=${encodeURIComponent('http://snomed.info/sct|373942005')}&date=ge2024-01-01&_count=20`;
-  const times: number[] = [];
-  for (let i = 0; i < rounds; i += 1) {
-    const started = performance.now();
-    const response = await fetch(query, { headers });
-    await response.arrayBuffer();
-    times.push(performance.now() - started);
+function ingestRatios(result: IngestKindResult): Ratio[] {
+  const s = result.servers;
+  const ratios: Ratio[] = [];
+  if (s['system-sqlite'] && s.floor) {
+    ratios.push(atLeast(`ingest ${result.kind} SQLite / floor`, s['system-sqlite'].rate / s.floor.rate, 0.8));
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  if (s['system-postgres'] && s.floor) {
+    ratios.push(atLeast(`ingest ${result.kind} PostgreSQL / floor`, s['system-postgres'].rate / s.floor.rate, 0.5));
+  }
+  if (s['system-sqlite'] && s.medplum) {
+    ratios.push(atLeast(`ingest ${result.kind} SQLite / Medplum`, s['system-sqlite'].rate / s.medplum.rate, 1.5));
+  }
+  if (s['system-postgres'] && s.medplum) {
+    ratios.push(atLeast(`ingest ${result.kind} PostgreSQL / Medplum`, s['system-postgres'].rate / s.medplum.rate, 1.5));
+  }
+  return ratios;
 }
 
-async function searchScaling(others: number): Promise<{ small: number; large: number }> {
-  const server = await startServer({});
-  try {
-    for (let i = 0; i < 20; i += 1) {
-      await fetch(`${server.url}/Bundle`, {
-        method: 'POST',
-        headers: { ...server.headers, 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
-        body: JSON.stringify(aDischargeSummaryR4({ identifier: { system: 'urn:bench', value: `patient-${i}` } })),
-      });
-    }
-    const small = await medianSearchMs(server.url, server.headers, 200);
-    const repository = server.app.get(DocumentReferenceRepository);
-    const dataSource = server.app.get(DataSource);
-    const now = new Date();
-    await dataSource.transaction(async (manager) => {
-      for (let i = 0; i < others; i += 1) {
-        await repository.save(manager, {
-          resource: {
-            resourceType: 'DocumentReference',
-            id: `bench-${i}`,
-            meta: { versionId: '1', lastUpdated: now.toISOString() },
-            status: 'current',
-            type: { coding: [{ system: 'http://snomed.info/sct', code: '373942005' }] },
-            subject: { identifier: { system: NHS, value: nhsNumber(i + 1000) } },
-            date: new Date(Date.UTC(2024, i % 12, 1 + (i % 28))).toISOString(),
-          },
-          patientNhsNumber: nhsNumber(i + 1000),
-          custodianOds: 'RTG',
-          bundleId: null,
-        });
-      }
+function searchRatios(result: SearchResult): Ratio[] {
+  const s = result.servers;
+  const ratios: Ratio[] = [];
+  for (const { rows } of result.sizes) {
+    const system = s[`system-${rows}`];
+    const raw = s[`raw-${rows}`];
+    ratios.push(atLeast(`search ${result.dialect} ${rows} rps system / raw`, system.rate / raw.rate, 0.5));
+    ratios.push(atMost(`search ${result.dialect} ${rows} p99 system / raw`, system.p99Ms / raw.p99Ms, 3));
+  }
+  const sizes = result.sizes.map((x) => x.rows).sort((a, b) => a - b);
+  if (sizes.length >= 2) {
+    const small = sizes[0];
+    const large = sizes[sizes.length - 1];
+    ratios.push(
+      atMost(
+        `search ${result.dialect} p99 ${large} / p99 ${small} (system)`,
+        s[`system-${large}`].p99Ms / s[`system-${small}`].p99Ms,
+        1.5,
+      ),
+    );
+    // the raw handler's scaling, for context: what the indexes alone give
+    const raw = s[`raw-${large}`].p99Ms / s[`raw-${small}`].p99Ms;
+    ratios.push({
+      name: `search ${result.dialect} p99 ${large} / p99 ${small} (raw SQL)`,
+      value: raw,
+      target: 'context',
+      met: true,
     });
-    const large = await medianSearchMs(server.url, server.headers, 200);
-    return { small, large };
-  } finally {
-    await server.close();
   }
+  return ratios;
+}
+
+function notifyRatios(result: NotifyResult): Ratio[] {
+  return [
+    atMost('notify submit-to-webhook p50', result.submitToWebhook.p50Ms, 10, ' ms'),
+    atMost('notify submit-to-webhook p99', result.submitToWebhook.p99Ms, 50, ' ms'),
+  ];
+}
+
+function formatRatios(ratios: Ratio[]): string {
+  return [
+    'RATIOS (medians of alternating rounds)',
+    ...ratios.map(
+      (r) =>
+        `  ${r.name.padEnd(52)} ${r.value.toFixed(2).padStart(8)}  target ${r.target.padEnd(10)} ${r.target === 'context' ? '' : r.met ? 'met' : 'MISSED'}`,
+    ),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
-  const documents = 300;
-  const full = await ingest('FULL', documents, 8);
-  const normal = await ingest('NORMAL', documents, 8);
-  console.log(
-    `ingest: FULL ${full.toFixed(0)} docs/s, NORMAL ${normal.toFixed(0)} docs/s, NORMAL/FULL = ${(normal / full).toFixed(2)}`,
+  const knobs = readKnobs();
+  const started = new Date();
+  const loadAtStart = loadavg();
+  const log = (line: string) => console.log(line);
+  log(
+    `bench ${knobs.quick ? '(BENCH_QUICK) ' : ''}on ${cpus().length} CPUs, node ${process.version}, load ${loadAtStart
+      .map((l) => l.toFixed(2))
+      .join(' ')}; ${knobs.rounds} rounds, concurrency ${knobs.concurrency}`,
   );
-  const others = 20_000;
-  const { small, large } = await searchScaling(others);
-  console.log(
-    `search patient+type+date: ${small.toFixed(2)} ms with 20 documents, ${large.toFixed(2)} ms with ${others} more, ` +
-      `ratio = ${(large / small).toFixed(2)}`,
+  const report: string[] = [];
+  const ratios: Ratio[] = [];
+  const results: {
+    ingest?: IngestKindResult[];
+    search?: SearchResult[];
+    notify?: NotifyResult;
+    profiles?: ProfileResult[];
+  } = {};
+
+  if (knobs.sections.has('ingest')) {
+    results.ingest = await runIngest(knobs, log);
+    for (const kind of results.ingest) {
+      report.push(
+        serverTable(
+          `INGEST ${kind.kind} (${kind.bytes} bytes, concurrency ${knobs.concurrency})`,
+          'docs/s',
+          kind.servers,
+        ),
+      );
+      ratios.push(...ingestRatios(kind));
+    }
+  }
+  if (knobs.sections.has('search')) {
+    results.search = [];
+    for (const dialect of knobs.dialects) {
+      const result = await runSearch(knobs, dialect, log);
+      results.search.push(result);
+      const loads = result.sizes.map((s) => `${s.rows} rows loaded in ${s.loadSeconds.toFixed(0)} s`).join(', ');
+      report.push(
+        serverTable(`SEARCH ${dialect} (${loads}; concurrency ${knobs.concurrency})`, 'req/s', result.servers),
+      );
+      ratios.push(...searchRatios(result));
+    }
+  }
+  if (knobs.sections.has('notify')) {
+    const notify = await runNotify(knobs, log);
+    results.notify = notify;
+    report.push(
+      `NOTIFY ${notify.documents} documents at ${notify.rate}/s, ${notify.subscriptions} subscriptions (SQLite, api+worker): ` +
+        `${notify.delivered} delivered; submit-to-webhook p50 ${notify.submitToWebhook.p50Ms.toFixed(1)} ms, ` +
+        `p99 ${notify.submitToWebhook.p99Ms.toFixed(1)} ms, max ${notify.submitToWebhook.maxMs.toFixed(1)} ms; ` +
+        `submit (201) p50 ${notify.submit.p50Ms.toFixed(1)} ms, p99 ${notify.submit.p99Ms.toFixed(1)} ms`,
+    );
+    ratios.push(...notifyRatios(notify));
+  }
+  if (knobs.sections.has('profile')) {
+    results.profiles = [];
+    for (const run of [profileIngest, profileSearch]) {
+      const result = await run(knobs);
+      results.profiles.push(result);
+      log(`profile ${result.name}: ${result.file}`);
+    }
+  }
+
+  const finished = new Date();
+  const minutes = (finished.getTime() - started.getTime()) / 60_000;
+  console.log(`\n${'='.repeat(100)}\n${report.join('\n\n')}\n\n${formatRatios(ratios)}`);
+  for (const profile of results.profiles ?? []) {
+    console.log(
+      `\n${formatProfile(
+        `PROFILE ${profile.name} (${profile.round.requests} requests, ${profile.round.rate.toFixed(0)}/s under the profiler)`,
+        profile.summary,
+      )}`,
+    );
+    if (profile.sql.length > 0) {
+      const total = profile.sql.reduce((sum, t) => sum + t.ms, 0);
+      console.log(
+        [
+          `  time inside SQLite (better-sqlite3 calls, main thread): ${(total / profile.round.requests).toFixed(2)} ms per request, ` +
+            `${((100 * total) / profile.summary.busyMs).toFixed(1)}% of busy time`,
+          ...profile.sql
+            .slice(0, 15)
+            .map(
+              (t) =>
+                `    ${t.msPerRequest.toFixed(3).padStart(7)} ms/req ${t.callsPerRequest.toFixed(2).padStart(6)} calls/req  ${t.statement}`,
+            ),
+        ].join('\n'),
+      );
+    }
+  }
+  console.log(`\nbench took ${minutes.toFixed(1)} minutes`);
+
+  const directory = path.join(path.dirname(DIST), 'bench', 'results');
+  mkdirSync(directory, { recursive: true });
+  const file =
+    knobs.out ??
+    path.join(directory, `${started.toISOString().replace(/[:.]/g, '-')}${knobs.quick ? '-quick' : ''}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        startedAt: started.toISOString(),
+        minutes,
+        machine: { cpus: cpus().length, node: process.version, loadAverageAtStart: loadAtStart },
+        knobs: { ...knobs, sections: [...knobs.sections] },
+        ratios,
+        ...results,
+      },
+      null,
+      2,
+    )}\n`,
   );
+  console.log(`results: ${file}`);
 }
 
 main().then(
