@@ -17,8 +17,13 @@ interface ChainTail {
   hash: string;
 }
 
+interface SqliteStatement {
+  get(): unknown;
+  run(...params: unknown[]): unknown;
+}
+
 interface BetterSqliteDatabase {
-  prepare(sql: string): { get(): unknown; run(...params: unknown[]): unknown };
+  prepare(sql: string): SqliteStatement;
   transaction<T>(fn: () => T): (() => T) & { immediate(): T };
   readonly inTransaction: boolean;
 }
@@ -76,6 +81,7 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly pending: PendingAppend[] = [];
   private flushing?: Promise<void>;
   private flushScheduled = false;
+  private sqliteStatements?: { db: BetterSqliteDatabase; tail: SqliteStatement; insert: SqliteStatement };
   /** Group commits written so far (each one durable commit for one or more events). */
   batchesCommitted = 0;
 
@@ -245,16 +251,12 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /**
-   * SQLite: TypeORM shares one connection between all "transactions", so concurrent async ones interleave. Reading the
-   * tail and inserting in one synchronous better-sqlite3 call cannot interleave with anything; if a TypeORM transaction
-   * is open on the connection, the row joins it (as a savepoint) and commits or rolls back with it.
+   * SQLite: reading the tail and inserting in one synchronous better-sqlite3 transaction cannot interleave with
+   * anything. Group commits run between serialised transactions; an event given a transaction joins it (as a
+   * savepoint) and commits or rolls back with it.
    */
   private appendSqlite(drafts: AuditDraft[]): AuditEventEntity[] {
-    const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
-    const tail = db.prepare(TAIL_SQL);
-    const insert = db.prepare(
-      `INSERT INTO "audit_event" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    );
+    const { db, tail, insert } = this.sqliteAppendStatements();
     const appended = db.transaction(() => {
       const last = tail.get() as { sequence: number | bigint; hash: string } | undefined;
       const rows = this.chainAll(drafts, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
@@ -285,6 +287,18 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     })();
     this.noteAppended(appended.length);
     return appended;
+  }
+
+  /** The append statements, prepared once: preparing them on every request cost as much as the insert. */
+  private sqliteAppendStatements(): { db: BetterSqliteDatabase; tail: SqliteStatement; insert: SqliteStatement } {
+    const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
+    if (this.sqliteStatements?.db !== db) {
+      const insert = db.prepare(
+        `INSERT INTO "audit_event" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+      );
+      this.sqliteStatements = { db, tail: db.prepare(TAIL_SQL), insert };
+    }
+    return this.sqliteStatements;
   }
 
   /** Chains drafts in order after `tail`: commit order is chain order. */
