@@ -1,4 +1,5 @@
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aPointer } from '../fixtures/pointer.js';
 import { json } from '../utils/http.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
 
@@ -6,18 +7,6 @@ const FHIR_JSON = 'application/fhir+json';
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
 const ODS = 'https://fhir.nhs.uk/Id/ods-organization-code';
 const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
-
-function aPointer() {
-  return {
-    resourceType: 'DocumentReference',
-    status: 'current',
-    masterIdentifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${crypto.randomUUID()}` },
-    type: { coding: [{ system: 'http://snomed.info/sct', code: '736253002', display: 'Mental health crisis plan' }] },
-    subject: { identifier: { system: NHS, value: '9434765919' } },
-    custodian: { identifier: { system: ODS, value: 'RTG' } },
-    content: [{ attachment: { contentType: 'application/pdf', url: 'https://records.example.nhs.uk/plans/123.pdf' } }],
-  };
-}
 
 describe('JSON Patch on a DocumentReference', () => {
   let t: TestApp;

@@ -1,4 +1,5 @@
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aPointer } from '../fixtures/pointer.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
 
@@ -7,19 +8,6 @@ const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
 const ODS = 'https://fhir.nhs.uk/Id/ods-organization-code';
 
 const anIdentifier = () => ({ system: 'https://tools.ietf.org/html/rfc4122', value: crypto.randomUUID() });
-
-function aPointer(overrides: Record<string, unknown> = {}) {
-  return {
-    resourceType: 'DocumentReference',
-    status: 'current',
-    masterIdentifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${crypto.randomUUID()}` },
-    type: { coding: [{ system: 'http://snomed.info/sct', code: '736253002', display: 'Mental health crisis plan' }] },
-    subject: { identifier: { system: NHS, value: '9434765919' } },
-    custodian: { identifier: { system: ODS, value: 'RTG' } },
-    content: [{ attachment: { contentType: 'application/pdf', url: 'https://records.example.nhs.uk/plans/123.pdf' } }],
-    ...overrides,
-  };
-}
 
 describe.each(BACKENDS)('DocumentReference lifecycle on %s with %s blobs', (database, blobStore) => {
   let t: TestApp;

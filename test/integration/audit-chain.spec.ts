@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
-import path from 'node:path';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { type Dialect, openTestDatabase } from '../utils/database.js';
 import { verifyAuditChain } from '../../scripts/audit-verify.js';
 import type { Actor } from '../../src/audit/actor.js';
 import { canonicalJson, chainContent } from '../../src/audit/audit-chain.js';
@@ -12,13 +12,8 @@ import { AuditEventRepository } from '../../src/audit/audit-event.repository.js'
 import { type AuditVisibility, parseAuditSearch } from '../../src/audit/audit-search.js';
 import { AuditService } from '../../src/audit/audit.service.js';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { dataSourceOptions } from '../../src/database/data-source-options.js';
-import { createTestDatabase, type TestDatabase } from '../utils/postgres.js';
-import { makeTempDir } from '../utils/temp-dir.js';
 
 const ALL: AuditVisibility = { kind: 'all' };
-
-type Dialect = 'sqlite' | 'postgres';
 
 const config = {
   baseUrl: 'http://127.0.0.1:8080',
@@ -101,26 +96,10 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit chain on %s', (dialect) =>
   }
 
   beforeEach(async () => {
-    let database: TestDatabase | undefined;
-    const dir = await makeTempDir('audit-chain');
-    if (dialect === 'postgres') {
-      database = await createTestDatabase();
-      dataSource = new DataSource(
-        dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous: 'FULL' }),
-      );
-    } else {
-      const file = path.join(dir.path, 'audit.db');
-      dataSource = new DataSource(
-        dataSourceOptions({ database: { kind: 'sqlite', file }, sqliteSynchronous: 'NORMAL' }),
-      );
-    }
-    await dataSource.initialize();
+    const opened = await openTestDatabase(dialect);
+    dataSource = opened.dataSource;
     audit = new AuditService(dataSource, config, key);
-    cleanup = async () => {
-      await dataSource.destroy();
-      await database?.drop();
-      await dir.remove();
-    };
+    cleanup = opened.close;
   });
 
   afterEach(async () => {

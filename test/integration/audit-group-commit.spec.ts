@@ -1,18 +1,12 @@
-import path from 'node:path';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { type Dialect, openTestDatabase } from '../utils/database.js';
 import { verifyAuditChain } from '../../scripts/audit-verify.js';
 import type { Actor } from '../../src/audit/actor.js';
 import type { AuditChainKey } from '../../src/audit/audit-chain-key.js';
 import type { AuditInput } from '../../src/audit/audit-event-resource.js';
 import { AuditService } from '../../src/audit/audit.service.js';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { dataSourceOptions } from '../../src/database/data-source-options.js';
-import { serialiseTransactions } from '../../src/database/serial-transactions.js';
-import { createTestDatabase, type TestDatabase } from '../utils/postgres.js';
-import { makeTempDir } from '../utils/temp-dir.js';
-
-type Dialect = 'sqlite' | 'postgres';
 
 const config = {
   baseUrl: 'http://127.0.0.1:8080',
@@ -44,29 +38,10 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit group commit on %s', (dial
   let cleanup: () => Promise<void>;
 
   beforeEach(async () => {
-    let database: TestDatabase | undefined;
-    const dir = await makeTempDir('audit-group-commit');
-    if (dialect === 'postgres') {
-      database = await createTestDatabase();
-      dataSource = new DataSource(
-        dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous: 'FULL' }),
-      );
-    } else {
-      dataSource = new DataSource(
-        dataSourceOptions({
-          database: { kind: 'sqlite', file: path.join(dir.path, 'a.db') },
-          sqliteSynchronous: 'FULL',
-        }),
-      );
-      serialiseTransactions(dataSource);
-    }
-    await dataSource.initialize();
+    const opened = await openTestDatabase(dialect, 'FULL');
+    dataSource = opened.dataSource;
     audit = new AuditService(dataSource, config, key);
-    cleanup = async () => {
-      await dataSource.destroy();
-      await database?.drop();
-      await dir.remove();
-    };
+    cleanup = opened.close;
   });
   afterEach(async () => {
     await cleanup();
