@@ -7,7 +7,7 @@ import { RequireScope } from '../auth/access-rule.decorator.js';
 import { parseSearch } from '../registry/document-reference-search.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { encodeCursor } from '../registry/search-cursor.js';
-import { sendJson } from './fhir-response.js';
+import { RawJson, sendJson } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -75,7 +75,8 @@ export class DocumentReferenceSearchController {
         next: page.next ? encodeCursor(page.next) : undefined,
         previous: page.previous ? encodeCursor(page.previous) : undefined,
         total: page.total,
-        resources: page.rows.map((row) => ({ id: row.id, resource: JSON.parse(row.resource) as unknown })),
+        // stored JSON goes out as it is: parsing and re-serialising it was a fifth of a search's CPU
+        resources: page.rows.map((row) => ({ id: row.id, resource: new RawJson(row.resource) })),
         issues: plan.issues,
       }),
     );

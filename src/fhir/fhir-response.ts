@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FHIR_JSON } from '../common/fhir-exception.filter.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
@@ -60,8 +61,29 @@ export function notModified(request: FastifyRequest, etag: string): boolean {
   return header === '*' || header.split(',').some((tag) => strip(tag) === strip(etag));
 }
 
+/** JSON text we serialised ourselves (a stored resource): spliced into a response without parsing it again. */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * JSON.stringify, with each RawJson's text spliced in verbatim. A placeholder carries a random nonce, so no string in
+ * the body can pose as one.
+ */
+export function stringifyJson(body: unknown): string {
+  const raws: string[] = [];
+  const nonce = randomBytes(12).toString('hex');
+  const text = JSON.stringify(body, (_key, value: unknown) =>
+    value instanceof RawJson ? `${nonce}:${raws.push(value.text) - 1}` : value,
+  );
+  if (raws.length === 0) {
+    return text;
+  }
+  return text.replace(new RegExp(`"${nonce}:(\\d+)"`, 'g'), (_match, index: string) => raws[Number(index)]);
+}
+
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.status(status).header('content-type', FHIR_JSON).send(JSON.stringify(body));
+  return reply.status(status).header('content-type', FHIR_JSON).send(stringifyJson(body));
 }
 
 export function sendOutcome(reply: FastifyReply, status: number, issues: OutcomeIssue[]): FastifyReply {
