@@ -58,6 +58,11 @@ const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the request body',
 };
 
+/** PostgreSQL cancelled the statement at statement_timeout (SQLSTATE 57014): overload, not a bug in the request. */
+function isStatementTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '57014';
+}
+
 function outcome(code: IssueCode, diagnostics: string): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] };
 }
@@ -75,6 +80,13 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   if (isFastifyError(error) && error.statusCode >= 400 && error.statusCode < 500) {
     const message = FASTIFY_MESSAGES[error.code ?? ''] ?? error.message;
     return { status: error.statusCode, headers: {}, outcome: outcome(issueCodeFor(error.statusCode), message) };
+  }
+  if (isStatementTimeout(error)) {
+    return {
+      status: 503,
+      headers: { 'retry-after': '5' },
+      outcome: outcome('timeout', 'The database did not answer in time; retry later'),
+    };
   }
   const errorId = randomUUID();
   logger.error(

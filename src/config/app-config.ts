@@ -169,7 +169,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     default: '60000',
     doc: 'refused requests without a verified caller (401, 429 ...) are audited as one AuditEvent per address per window',
   },
-  { name: 'REQUEST_TIMEOUT_MS', default: '120000', doc: 'time a request may take before it is cut off' },
+  {
+    name: 'REQUEST_TIMEOUT_MS',
+    default: '120000',
+    doc: 'time a request may take before it is cut off; also the PostgreSQL statement_timeout (503 + Retry-After)',
+  },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
   {
     name: 'SUBSCRIPTION_ENDPOINT_ALLOWLIST',

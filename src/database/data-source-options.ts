@@ -10,7 +10,9 @@ interface BetterSqliteHandle {
 }
 
 /** TypeORM options for the configured database. Schema changes come only from migrations. */
-export function dataSourceOptions(config: Pick<AppConfig, 'database' | 'sqliteSynchronous'>): DataSourceOptions {
+export function dataSourceOptions(
+  config: Pick<AppConfig, 'database' | 'sqliteSynchronous'> & Partial<Pick<AppConfig, 'requestTimeoutMs'>>,
+): DataSourceOptions {
   const common = { entities: ENTITIES, migrationsRun: true, synchronize: false, logging: false } as const;
   if (config.database.kind === 'sqlite') {
     const file = config.database.file;
@@ -36,6 +38,7 @@ export function dataSourceOptions(config: Pick<AppConfig, 'database' | 'sqliteSy
     type: 'postgres',
     url: config.database.url,
     migrations: POSTGRES_MIGRATIONS,
-    extra: { max: 20, connectionTimeoutMillis: 10_000 },
+    // no statement may outlive the request that started it: a runaway query otherwise holds a core for as long as it runs
+    extra: { max: 20, connectionTimeoutMillis: 10_000, statement_timeout: config.requestTimeoutMs ?? 120_000 },
   };
 }
