@@ -1,7 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { createSecretFileOnce } from '../common/secret-file.js';
 import { AppConfig, ConfigError } from '../config/app-config.js';
 
 /** Shorter keys are refused: HMAC-SHA-256 wants at least its output size of secret. */
@@ -38,26 +39,9 @@ async function readKey(file: string): Promise<Buffer | undefined> {
   return key;
 }
 
-/** Writes a fresh key (mode 0600) unless another process got there first: link(2) never replaces. */
+/** Writes a fresh key (mode 0600) unless another process got there first. */
 async function createKey(file: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${randomBytes(48).toString('base64')}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(temp, file);
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') {
-      throw error;
-    }
-  } finally {
-    await unlink(temp);
-  }
+  await createSecretFileOnce(file, `${randomBytes(48).toString('base64')}\n`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createSecretFileOnce, hasErrorCode } from '../common/secret-file.js';
 import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 
 /** The local issuer's key pair, used when no identity provider (AUTH_JWKS_URI) is configured. */
@@ -48,11 +49,6 @@ async function readKey(file: string): Promise<LocalSigningKey> {
   };
 }
 
-// duck-typed: fs errors may come from another realm (e.g. under jest's VM), where instanceof Error fails
-function hasCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as NodeJS.ErrnoException).code === code;
-}
-
 /**
  * Loads the local ES256 signing key from `{dataDir}/auth/local-signing-key.json`, creating it (mode 0600)
  * on first use. Safe when several processes start at once: each writes a private temp file and links it
@@ -63,11 +59,10 @@ export async function loadOrCreateLocalSigningKey(dataDir: string): Promise<Loca
   try {
     return await readKey(file);
   } catch (error) {
-    if (!hasCode(error, 'ENOENT')) {
+    if (!hasErrorCode(error, 'ENOENT')) {
       throw error;
     }
   }
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const { privateKey } = await generateKeyPair(ALGORITHM, {
     extractable: true,
   });
@@ -78,25 +73,8 @@ export async function loadOrCreateLocalSigningKey(dataDir: string): Promise<Loca
     x: jwk.x,
     y: jwk.y,
   });
-  const temp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(JSON.stringify({ ...jwk, kid, alg: ALGORITHM, use: 'sig' }, null, 2));
-    // the key must be on disk before it becomes visible under its final name
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    // link(2) fails with EEXIST instead of replacing: a process that lost the race keeps the winner's key
-    await link(temp, file);
-  } catch (error) {
-    if (!hasCode(error, 'EEXIST')) {
-      throw error;
-    }
-  } finally {
-    await unlink(temp);
-  }
+  // a process that lost the race to create the key reads the winner's
+  await createSecretFileOnce(file, JSON.stringify({ ...jwk, kid, alg: ALGORITHM, use: 'sig' }, null, 2));
   return readKey(file);
 }
 
