@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough, pipeline, Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, invalid, notFound, tooLarge } from '../common/fhir-error.js';
 import { BlobStore, BlobTooLargeError, type ByteRange } from '../storage/blob-store.js';
 import { IntegrityError, verifyingStream } from '../storage/integrity.js';
 import { BinaryEntity } from './binary.entity.js';
+import { BinaryRepository } from './binary.repository.js';
 import { isMediaType, MAX_CONTENT_TYPE_LENGTH } from './content-type.js';
 import { readStoredBytes } from './stored-bytes.js';
 import type { FhirResource } from './fhir-json.js';
@@ -19,7 +19,7 @@ export class BinaryService {
   private readonly logger = new Logger(BinaryService.name);
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly binaries: BinaryRepository,
     private readonly blobs: BlobStore,
     private readonly config: AppConfig,
   ) {}
@@ -54,7 +54,7 @@ export class BinaryService {
       ownerOds,
       createdAt: Date.now(),
     };
-    await this.dataSource.getRepository(BinaryEntity).insert(row);
+    await this.binaries.insert(row);
     return row;
   }
 
@@ -81,7 +81,7 @@ export class BinaryService {
   }
 
   async getBinary(id: string): Promise<BinaryEntity> {
-    const row = await this.dataSource.getRepository(BinaryEntity).findOneBy({ id });
+    const row = await this.binaries.findById(id);
     if (!row) {
       throw notFound(`Binary/${id} is not known to this server`);
     }

@@ -3,8 +3,8 @@ import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { businessRule, conflict, forbidden, notFound, preconditionFailed } from '../common/fhir-error.js';
-import { BinaryEntity } from './binary.entity.js';
-import { DocumentBundleEntity } from './document-bundle.entity.js';
+import { BinaryRepository } from './binary.repository.js';
+import { DocumentBundleRepository } from './document-bundle.repository.js';
 import type { DocumentRelation } from './document-bundle.js';
 import { DocumentEventLog, type DocumentEvent } from './document-events.js';
 import { checkedChange, nextVersion } from './document-lifecycle.js';
@@ -34,6 +34,8 @@ export class DocumentReferenceService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly documentReferences: DocumentReferenceRepository,
+    private readonly bundles: DocumentBundleRepository,
+    private readonly binaries: BinaryRepository,
     private readonly config: AppConfig,
     @Optional() private readonly events?: DocumentEventLog,
   ) {}
@@ -215,7 +217,7 @@ export class DocumentReferenceService {
     if (!content.binaryId) {
       return content.entry;
     }
-    const binary = await manager.getRepository(BinaryEntity).findOneBy({ id: content.binaryId });
+    const binary = await this.binaries.findById(content.binaryId, manager);
     if (!binary) {
       throw businessRule(
         `attachment.url points at Binary/${content.binaryId}, which is not stored here`,
@@ -264,10 +266,10 @@ export class DocumentReferenceService {
     }
     const identifier = relation.targetIdentifier;
     if (identifier?.value) {
-      const bundle = await manager.getRepository(DocumentBundleEntity).findOneBy({
-        identifierValue: identifier.value,
-        ...(identifier.system ? { identifierSystem: identifier.system } : {}),
-      });
+      const bundle = await this.bundles.findByIdentifier(
+        { system: identifier.system, value: identifier.value },
+        manager,
+      );
       if (bundle) {
         return (await this.documentReferences.findByBundleId(manager, bundle.id))?.id;
       }

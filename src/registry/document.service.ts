@@ -9,6 +9,7 @@ import { FhirError, conflict, forbidden, notFound, unprocessable } from '../comm
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { BlobStore } from '../storage/blob-store.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
+import { DocumentBundleRepository } from './document-bundle.repository.js';
 import { readStoredBytes } from './stored-bytes.js';
 import { detectFhirVersion, validateDocumentBundle } from './document-bundle.js';
 import { buildDocumentReference } from './document-reference-index.js';
@@ -67,6 +68,7 @@ export class DocumentService {
 
   constructor(
     private readonly dataSource: DataSource,
+    private readonly bundles: DocumentBundleRepository,
     private readonly blobs: BlobStore,
     private readonly documentReferences: DocumentReferenceRepository,
     private readonly lifecycle: DocumentReferenceService,
@@ -129,7 +131,7 @@ export class DocumentService {
     let documentReference = draft;
     try {
       await this.dataSource.transaction(async (manager) => {
-        await manager.insert(DocumentBundleEntity, row);
+        await this.bundles.insert(manager, row);
         const relatesTo = await this.lifecycle.applyRelations(manager, facts.relatesTo, ownerOds);
         documentReference = relatesTo.length > 0 ? { ...draft, relatesTo } : draft;
         await this.documentReferences.save(manager, {
@@ -182,7 +184,7 @@ export class DocumentService {
   }
 
   async getBundle(id: string): Promise<DocumentBundleEntity> {
-    const row = await this.dataSource.getRepository(DocumentBundleEntity).findOneBy({ id });
+    const row = await this.bundles.findById(id);
     if (!row) {
       throw notFound(`Bundle/${id} is not known to this server`);
     }
@@ -200,9 +202,7 @@ export class DocumentService {
   }
 
   private findByIdentifier(system: string, value: string): Promise<DocumentBundleEntity | null> {
-    return this.dataSource
-      .getRepository(DocumentBundleEntity)
-      .findOneBy({ identifierSystem: system, identifierValue: value });
+    return this.bundles.findByIdentifier({ system, value });
   }
 
   private async retryOutcome(

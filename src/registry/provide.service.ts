@@ -10,6 +10,7 @@ import { BlobStore, BlobTooLargeError, type StoredBlob } from '../storage/blob-s
 import { BinaryEntity } from './binary.entity.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
+import { DocumentBundleRepository } from './document-bundle.repository.js';
 import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import { DocumentReferenceService } from './document-reference.service.js';
 import type { FhirResource } from './fhir-json.js';
@@ -47,6 +48,7 @@ export class ProvideService {
     private readonly dataSource: DataSource,
     private readonly blobs: BlobStore,
     private readonly documentReferences: DocumentReferenceRepository,
+    private readonly bundles: DocumentBundleRepository,
     private readonly lifecycle: DocumentReferenceService,
     private readonly submissionSets: SubmissionSetRepository,
     private readonly config: AppConfig,
@@ -202,9 +204,7 @@ export class ProvideService {
   private async refuseDuplicates(manager: EntityManager, plan: ProvidePlan): Promise<void> {
     for (const document of plan.documents) {
       const { system, value } = document.facts.identifier;
-      const existing = await manager
-        .getRepository(DocumentBundleEntity)
-        .findOneBy({ identifierSystem: system, identifierValue: value });
+      const existing = await this.bundles.findByIdentifier({ system, value }, manager);
       if (existing) {
         throw new FhirError(
           409,

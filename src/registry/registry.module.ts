@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { BinaryRepository } from './binary.repository.js';
 import { BinaryService } from './binary.service.js';
+import { DocumentBundleRepository } from './document-bundle.repository.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
 import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
 import { DocumentService } from './document.service.js';
@@ -13,7 +15,9 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
   imports: [AuditModule],
   providers: [
     DocumentService,
+    DocumentBundleRepository,
     BinaryService,
+    BinaryRepository,
     DocumentReferenceRepository,
     DocumentReferenceService,
     DocumentReferenceSearchRepository,

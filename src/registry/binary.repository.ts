@@ -1,0 +1,17 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { BinaryEntity } from './binary.entity.js';
+
+/** Stored Binaries: rows are inserted once and never changed. */
+@Injectable()
+export class BinaryRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insert(row: BinaryEntity): Promise<void> {
+    await this.dataSource.getRepository(BinaryEntity).insert(row);
+  }
+
+  findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<BinaryEntity | null> {
+    return manager.getRepository(BinaryEntity).findOneBy({ id });
+  }
+}
