@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   DataSource,
@@ -9,7 +8,7 @@ import {
   type TransactionRollbackEvent,
 } from 'typeorm';
 import { DocumentEventLog, type DocumentEvent } from '../registry/document-events.js';
-import { NotificationOutboxEntity } from './notification-outbox.entity.js';
+import { NotificationOutboxRepository } from './notification-outbox.repository.js';
 
 /**
  * The write side of the transactional outbox: the registry appends an event inside its own DocumentReference
@@ -20,7 +19,10 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
   private readonly pending = new WeakSet<QueryRunner>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly repository: NotificationOutboxRepository,
+  ) {}
 
   onModuleInit(): void {
     // A TypeORM subscriber sees every commit; ours only pokes the relay after transactions that appended.
@@ -29,14 +31,7 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
 
   /** Writes one outbox row inside the caller's transaction (`manager` of dataSource.transaction). */
   async append(manager: EntityManager, event: DocumentEvent): Promise<void> {
-    await manager.insert(NotificationOutboxEntity, {
-      id: randomUUID(),
-      kind: event.kind,
-      documentReferenceId: event.documentReferenceId,
-      versionId: String(event.versionId),
-      createdAt: Date.now(),
-      routedAt: null,
-    });
+    await this.repository.append(manager, event);
     if (manager.queryRunner?.isTransactionActive) {
       this.pending.add(manager.queryRunner);
     } else {

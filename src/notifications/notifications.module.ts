@@ -5,6 +5,7 @@ import { DocumentEventLog } from '../registry/document-events.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { DeliveryProcessor } from './delivery.processor.js';
 import { DeliveryService } from './delivery.service.js';
+import { NotificationOutboxRepository } from './notification-outbox.repository.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
 import { NotificationQueue } from './notification-queue.service.js';
 import { OutboxRelay } from './outbox-relay.service.js';
@@ -29,6 +30,7 @@ export class NotificationsModule {
       imports: [AuditModule],
       controllers: [SubscriptionController, SubscriptionTopicController],
       providers: [
+        NotificationOutboxRepository,
         NotificationOutbox,
         { provide: DocumentEventLog, useExisting: NotificationOutbox },
         NotificationQueue,

@@ -1,32 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
-import { NotificationOutboxEntity } from './notification-outbox.entity.js';
+import { NotificationOutboxRepository, type OutboxRow } from './notification-outbox.repository.js';
 import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
 import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
-import { SubscriptionEventEntity } from './subscription-event.entity.js';
 import { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 
 const BATCH = 50;
 // A requested subscription's handshake job is re-offered this often (the jobId keeps it single).
 const REOFFER_MS = 30_000;
-
-interface OutboxRow {
-  id: string;
-  kind: NotificationOutboxEntity['kind'];
-  document_reference_id: string;
-  version_id: string;
-  created_at: string | number;
-}
-
-interface PendingEventRow {
-  id: string;
-  subscription_id: string;
-  outbox_id: string;
-}
 
 /**
  * Worker role: routes outbox rows to matching subscriptions (numbering each subscription's events gap-free),
@@ -46,6 +30,7 @@ export class OutboxRelay {
   constructor(
     private readonly dataSource: DataSource,
     private readonly outbox: NotificationOutbox,
+    private readonly outboxRows: NotificationOutboxRepository,
     private readonly queue: NotificationQueue,
     private readonly subscriptions: SubscriptionRepository,
     private readonly disclosure: SubscriptionDisclosure,
@@ -111,10 +96,7 @@ export class OutboxRelay {
   async routeBatch(): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
       // PostgreSQL: concurrent relays each take different rows. SQLite: one process, one writer.
-      const rows = await manager.query<OutboxRow[]>(
-        `SELECT id, kind, document_reference_id, version_id, created_at FROM notification_outbox WHERE routed_at IS NULL ` +
-          `ORDER BY created_at, id LIMIT ${BATCH}${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
-      );
+      const rows = await this.outboxRows.claimUnrouted(manager, BATCH);
       if (rows.length === 0) {
         return 0;
       }
@@ -130,12 +112,7 @@ export class OutboxRelay {
       await this.numberEvents(manager, matches);
       const now = Date.now();
       const ids = rows.map((r) => r.id);
-      await manager
-        .createQueryBuilder()
-        .update(NotificationOutboxEntity)
-        .set({ routedAt: now })
-        .where('id IN (:...ids)', { ids })
-        .execute();
+      await this.outboxRows.markRouted(manager, ids, now);
       return rows.length;
     });
   }
@@ -161,41 +138,15 @@ export class OutboxRelay {
     }
     for (const id of [...bySubscription.keys()].sort()) {
       const rows = bySubscription.get(id)!;
-      await manager
-        .createQueryBuilder()
-        .update(SubscriptionEntity)
-        .set({ eventCount: () => `event_count + ${rows.length}` })
-        .where('id = :id', { id })
-        .execute();
-      const { eventCount } = await manager
-        .getRepository(SubscriptionEntity)
-        .findOneOrFail({ where: { id }, select: { eventCount: true, id: true } });
-      const first = eventCount - rows.length + 1;
-      await manager.insert(
-        SubscriptionEventEntity,
-        rows.map((row, i) => ({
-          id: randomUUID(),
-          subscriptionId: id,
-          eventNumber: first + i,
-          outboxId: row.id,
-          kind: row.kind,
-          documentReferenceId: row.document_reference_id,
-          versionId: row.version_id,
-          occurredAt: Number(row.created_at),
-          enqueuedAt: null,
-          deliveredAt: null,
-        })),
-      );
+      const first = await this.outboxRows.reserveEventNumbers(manager, id, rows.length);
+      await this.outboxRows.appendEvents(manager, id, first, rows);
     }
   }
 
   /** Enqueues events that have no job yet; when Redis is down they stay marked pending for the next pass. */
   async enqueuePending(): Promise<void> {
     const work = async (manager: EntityManager) => {
-      const rows = await manager.query<PendingEventRow[]>(
-        `SELECT id, subscription_id, outbox_id FROM subscription_event WHERE enqueued_at IS NULL ` +
-          `ORDER BY occurred_at, event_number LIMIT 500${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
-      );
+      const rows = await this.outboxRows.claimUnenqueued(manager, 500);
       if (rows.length === 0) {
         return;
       }
@@ -205,12 +156,11 @@ export class OutboxRelay {
         jobId: `${r.outbox_id}:${r.subscription_id}`,
       }));
       await this.queue.enqueue(jobs);
-      await manager
-        .createQueryBuilder()
-        .update(SubscriptionEventEntity)
-        .set({ enqueuedAt: Date.now() })
-        .where('id IN (:...ids)', { ids: rows.map((r) => r.id) })
-        .execute();
+      await this.outboxRows.markEnqueued(
+        manager,
+        rows.map((r) => r.id),
+        Date.now(),
+      );
     };
     try {
       // PostgreSQL holds the row locks across the enqueue so two relays never add the same job twice.
