@@ -2,6 +2,7 @@ import { Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuditAuthFailureRecorder } from './audit-auth-failure-recorder.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditChainKey } from './audit-chain-key.js';
 import { AuditEventRepository } from './audit-event.repository.js';
 import { registerAuditHook } from './audit-hook.js';
@@ -10,7 +11,14 @@ import { RefusalTallyService } from './refusal-tally.service.js';
 
 /** AuditEvent writing (a hash chain), the per-request audit hook, refusals counted per window, and AuditEvent search. */
 @Module({
-  providers: [AuditChainKey, AuditService, AuditEventRepository, RefusalTallyService, AuditAuthFailureRecorder],
+  providers: [
+    AuditChainKey,
+    AuditChainRepository,
+    AuditService,
+    AuditEventRepository,
+    RefusalTallyService,
+    AuditAuthFailureRecorder,
+  ],
   exports: [AuditService, AuditEventRepository, RefusalTallyService, AuditAuthFailureRecorder],
 })
 export class AuditModule implements OnModuleInit {

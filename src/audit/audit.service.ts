@@ -4,54 +4,10 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { type ChainHead, type Checkpoint, GENESIS_HASH, hashOfRow, sealCheckpoint } from './audit-chain.js';
 import { AuditChainKey } from './audit-chain-key.js';
-import { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
+import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { betweenTransactions, insideSerialTransaction } from '../database/serial-transactions.js';
 import { type AuditInput, type AuditObserver, buildAuditEvent } from './audit-event-resource.js';
-
-/** Key of the PostgreSQL advisory lock that serialises appends to the chain ('audi' in ASCII). */
-export const AUDIT_CHAIN_LOCK = 0x61756469;
-
-interface ChainTail {
-  sequence: number;
-  hash: string;
-}
-
-interface SqliteStatement {
-  get(): unknown;
-  run(...params: unknown[]): unknown;
-}
-
-interface BetterSqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  transaction<T>(fn: () => T): (() => T) & { immediate(): T };
-  readonly inTransaction: boolean;
-}
-
-const TAIL_SQL = 'SELECT "sequence", "hash" FROM "audit_event" ORDER BY "sequence" DESC LIMIT 1';
-const SEALED_SQL = 'SELECT "sequence" FROM "audit_checkpoint" ORDER BY "sequence" DESC LIMIT 1';
-
-const COLUMNS = [
-  'sequence',
-  'id',
-  'recorded_ms',
-  'action',
-  'subtype',
-  'outcome',
-  'agent_subject',
-  'agent_client',
-  'agent_org',
-  'source_ip',
-  'request_id',
-  'correlation_id',
-  'patient_nhs_number',
-  'patient_nhs_numbers',
-  'custodian_orgs',
-  'entity',
-  'resource',
-  'prev_hash',
-  'hash',
-];
 
 /** Events one group commit writes at most; more wait for the next. */
 const MAX_BATCH = 512;
@@ -81,12 +37,12 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly pending: PendingAppend[] = [];
   private flushing?: Promise<void>;
   private flushScheduled = false;
-  private sqliteStatements?: { db: BetterSqliteDatabase; tail: SqliteStatement; insert: SqliteStatement };
   /** Group commits written so far (each one durable commit for one or more events). */
   batchesCommitted = 0;
 
   constructor(
     private readonly dataSource: DataSource,
+    private readonly chain: AuditChainRepository,
     config: AppConfig,
     private readonly key: AuditChainKey,
   ) {
@@ -132,7 +88,7 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
    */
   async record(input: AuditInput, manager?: EntityManager): Promise<AuditEventEntity> {
     const draft = this.draftOf(input);
-    if (this.dataSource.options.type === 'better-sqlite3') {
+    if (this.chain.isSqlite) {
       if (manager || insideSerialTransaction(this.dataSource)) {
         const [row] = this.appendSqlite([draft]);
         return row;
@@ -228,81 +184,31 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async appendBatch(drafts: AuditDraft[]): Promise<AuditEventEntity[]> {
-    const rows =
-      this.dataSource.options.type === 'better-sqlite3'
-        ? await betweenTransactions(this.dataSource, () => this.appendSqlite(drafts))
-        : await this.dataSource.manager.transaction((m) => this.appendPostgres(m, drafts));
+    const rows = this.chain.isSqlite
+      ? await betweenTransactions(this.dataSource, () => this.appendSqlite(drafts))
+      : await this.dataSource.manager.transaction((m) => this.appendPostgres(m, drafts));
     this.batchesCommitted += 1;
     return rows;
   }
 
   async findById(id: string): Promise<AuditEventEntity | null> {
-    return this.dataSource.getRepository(AuditEventEntity).findOneBy({ id });
+    return this.chain.findById(id);
   }
 
   private async appendPostgres(manager: EntityManager, drafts: AuditDraft[]): Promise<AuditEventEntity[]> {
-    // held until the surrounding transaction ends, so no other writer reads the same tail: one lock per batch
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-    const [last] = await manager.query<{ sequence: string | number; hash: string }[]>(TAIL_SQL);
-    const rows = this.chainAll(drafts, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
-    await manager.insert(AuditEventEntity, rows);
+    const rows = await this.chain.appendPostgres(manager, (head) => this.chainAll(drafts, head));
     this.noteAppended(rows.length);
     return rows;
   }
 
-  /**
-   * SQLite: reading the tail and inserting in one synchronous better-sqlite3 transaction cannot interleave with
-   * anything. Group commits run between serialised transactions; an event given a transaction joins it (as a
-   * savepoint) and commits or rolls back with it.
-   */
   private appendSqlite(drafts: AuditDraft[]): AuditEventEntity[] {
-    const { db, tail, insert } = this.sqliteAppendStatements();
-    const appended = db.transaction(() => {
-      const last = tail.get() as { sequence: number | bigint; hash: string } | undefined;
-      const rows = this.chainAll(drafts, last ? { sequence: Number(last.sequence), hash: last.hash } : undefined);
-      for (const row of rows) {
-        insert.run(
-          row.sequence,
-          row.id,
-          row.recordedMs,
-          row.action,
-          row.subtype,
-          row.outcome,
-          row.agentSubject,
-          row.agentClient,
-          row.agentOrg,
-          row.sourceIp,
-          row.requestId,
-          row.correlationId,
-          row.patientNhsNumber,
-          row.patientNhsNumbers,
-          row.custodianOrgs,
-          row.entity,
-          row.resource,
-          row.prevHash,
-          row.hash,
-        );
-      }
-      return rows;
-    })();
-    this.noteAppended(appended.length);
-    return appended;
-  }
-
-  /** The append statements, prepared once: preparing them on every request cost as much as the insert. */
-  private sqliteAppendStatements(): { db: BetterSqliteDatabase; tail: SqliteStatement; insert: SqliteStatement } {
-    const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
-    if (this.sqliteStatements?.db !== db) {
-      const insert = db.prepare(
-        `INSERT INTO "audit_event" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-      );
-      this.sqliteStatements = { db, tail: db.prepare(TAIL_SQL), insert };
-    }
-    return this.sqliteStatements;
+    const rows = this.chain.appendSqlite((head) => this.chainAll(drafts, head));
+    this.noteAppended(rows.length);
+    return rows;
   }
 
   /** Chains drafts in order after `tail`: commit order is chain order. */
-  private chainAll(drafts: AuditDraft[], tail?: ChainTail): AuditEventEntity[] {
+  private chainAll(drafts: AuditDraft[], tail?: ChainHead): AuditEventEntity[] {
     let sequence = tail?.sequence ?? 0;
     let prevHash = tail?.hash ?? GENESIS_HASH;
     return drafts.map((draft) => {
@@ -331,8 +237,9 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async sealNow(): Promise<Checkpoint | null> {
-    const checkpoint =
-      this.dataSource.options.type === 'better-sqlite3' ? this.sealSqlite() : await this.sealPostgres();
+    const checkpoint = this.chain.isSqlite
+      ? this.chain.sealSqlite((head, sealed) => this.nextCheckpoint(head, sealed))
+      : await this.chain.sealPostgres((head, sealed) => this.nextCheckpoint(head, sealed));
     if (checkpoint) {
       // the log is a witness outside the database: a later truncation of both tables still shows against it
       this.logger.log(`Audit chain sealed at sequence ${checkpoint.sequence}, head ${checkpoint.hash}`);
@@ -340,55 +247,12 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     return checkpoint;
   }
 
-  /** The checkpoint to write for this tail, or null when the newest checkpoint already covers it. */
-  private nextCheckpoint(
-    tail: { sequence: string | number | bigint; hash: string } | undefined,
-    sealed: { sequence: string | number | bigint } | undefined,
-  ): Checkpoint | null {
+  /** The checkpoint to write for this head, or null when the newest checkpoint already covers it. */
+  private nextCheckpoint(head: ChainHead | undefined, sealedSequence: number): Checkpoint | null {
     this.appendedSinceSeal = 0;
-    const head: ChainHead | undefined = tail ? { sequence: Number(tail.sequence), hash: tail.hash } : undefined;
-    if (!head || head.sequence <= Number(sealed?.sequence ?? 0)) {
+    if (!head || head.sequence <= sealedSequence) {
       return null;
     }
     return sealCheckpoint(this.key.secret, head, Date.now());
-  }
-
-  private async sealPostgres(): Promise<Checkpoint | null> {
-    return this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-      const [tail] = await manager.query<{ sequence: string; hash: string }[]>(TAIL_SQL);
-      const [sealed] = await manager.query<{ sequence: string }[]>(SEALED_SQL);
-      const checkpoint = this.nextCheckpoint(tail, sealed);
-      if (checkpoint) {
-        await manager.insert(AuditCheckpointEntity, checkpoint);
-      }
-      return checkpoint;
-    });
-  }
-
-  /** SQLite: one immediate transaction, so another process sealing at the same moment waits instead of colliding. */
-  private sealSqlite(): Checkpoint | null {
-    const db = (this.dataSource.driver as unknown as { databaseConnection: BetterSqliteDatabase }).databaseConnection;
-    if (db.inTransaction) {
-      // a request's transaction is open on the shared connection: the next append or tick seals instead
-      return null;
-    }
-    const tail = db.prepare(TAIL_SQL);
-    const sealed = db.prepare(SEALED_SQL);
-    const insert = db.prepare(
-      'INSERT INTO "audit_checkpoint" ("sequence", "hash", "created_ms", "mac") VALUES (?, ?, ?, ?)',
-    );
-    return db
-      .transaction(() => {
-        const checkpoint = this.nextCheckpoint(
-          tail.get() as { sequence: number; hash: string } | undefined,
-          sealed.get() as { sequence: number } | undefined,
-        );
-        if (checkpoint) {
-          insert.run(checkpoint.sequence, checkpoint.hash, checkpoint.createdMs, checkpoint.mac);
-        }
-        return checkpoint;
-      })
-      .immediate();
   }
 }

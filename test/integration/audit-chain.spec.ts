@@ -10,6 +10,7 @@ import { AuditEventEntity } from '../../src/audit/audit-event.entity.js';
 import type { AuditInput } from '../../src/audit/audit-event-resource.js';
 import { AuditEventRepository } from '../../src/audit/audit-event.repository.js';
 import { type AuditVisibility, parseAuditSearch } from '../../src/audit/audit-search.js';
+import { AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
 import { AuditService } from '../../src/audit/audit.service.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 
@@ -98,7 +99,7 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit chain on %s', (dialect) =>
   beforeEach(async () => {
     const opened = await openTestDatabase(dialect);
     dataSource = opened.dataSource;
-    audit = new AuditService(dataSource, config, key);
+    audit = new AuditService(dataSource, new AuditChainRepository(dataSource), config, key);
     cleanup = opened.close;
   });
 
@@ -260,6 +261,7 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit chain on %s', (dialect) =>
   it('seals the chain every AUDIT_CHECKPOINT_EVENTS events, on a timer, and at shutdown', async () => {
     const sealing = new AuditService(
       dataSource,
+      new AuditChainRepository(dataSource),
       { ...config, audit: { ...config.audit, checkpointEvents: 4, checkpointSeconds: 1 } },
       key,
     );

@@ -5,6 +5,7 @@ import { verifyAuditChain } from '../../scripts/audit-verify.js';
 import type { Actor } from '../../src/audit/actor.js';
 import type { AuditChainKey } from '../../src/audit/audit-chain-key.js';
 import type { AuditInput } from '../../src/audit/audit-event-resource.js';
+import { AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
 import { AuditService } from '../../src/audit/audit.service.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 
@@ -40,7 +41,7 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit group commit on %s', (dial
   beforeEach(async () => {
     const opened = await openTestDatabase(dialect, 'FULL');
     dataSource = opened.dataSource;
-    audit = new AuditService(dataSource, config, key);
+    audit = new AuditService(dataSource, new AuditChainRepository(dataSource), config, key);
     cleanup = opened.close;
   });
   afterEach(async () => {
