@@ -7,8 +7,8 @@ import { BinaryEntity } from './binary.entity.js';
 export class BinaryRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  async insert(row: BinaryEntity): Promise<void> {
-    await this.dataSource.getRepository(BinaryEntity).insert(row);
+  async insert(row: BinaryEntity, manager: EntityManager = this.dataSource.manager): Promise<void> {
+    await manager.insert(BinaryEntity, row);
   }
 
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<BinaryEntity | null> {

@@ -89,6 +89,19 @@ export class DocumentReferenceRepository {
     return query.getOne();
   }
 
+  /** The DocumentReference whose identifier (masterIdentifier or identifier) is this one; any system when none. */
+  async findIdByIdentifier(
+    manager: EntityManager,
+    identifier: { system?: string; value: string },
+  ): Promise<string | undefined> {
+    const token = await manager.getRepository(DocumentReferenceTokenEntity).findOneBy({
+      param: 'identifier',
+      code: identifier.value,
+      ...(identifier.system ? { system: identifier.system } : {}),
+    });
+    return token?.documentReferenceId;
+  }
+
   async findByBundleId(manager: EntityManager, bundleId: string): Promise<DocumentReferenceEntity | null> {
     return manager.getRepository(DocumentReferenceEntity).findOneBy({ bundleId });
   }

@@ -14,7 +14,6 @@ import {
   type DocumentReferenceRow,
   type StoredDocumentReference,
 } from './document-reference.repository.js';
-import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import type { FhirResource } from './fhir-json.js';
 import { applyJsonPatch } from './json-patch.js';
 import { validatePointer } from './pointer.js';
@@ -197,12 +196,7 @@ export class DocumentReferenceService {
     manager: EntityManager,
     identifier: { system?: string; value: string },
   ): Promise<boolean> {
-    const count = await manager.getRepository(DocumentReferenceTokenEntity).countBy({
-      param: 'identifier',
-      code: identifier.value,
-      ...(identifier.system ? { system: identifier.system } : {}),
-    });
-    return count > 0;
+    return (await this.documentReferences.findIdByIdentifier(manager, identifier)) !== undefined;
   }
 
   /**
@@ -273,12 +267,10 @@ export class DocumentReferenceService {
       if (bundle) {
         return (await this.documentReferences.findByBundleId(manager, bundle.id))?.id;
       }
-      const token = await manager.getRepository(DocumentReferenceTokenEntity).findOneBy({
-        param: 'identifier',
-        code: identifier.value,
-        ...(identifier.system ? { system: identifier.system } : {}),
+      return this.documentReferences.findIdByIdentifier(manager, {
+        system: identifier.system,
+        value: identifier.value,
       });
-      return token?.documentReferenceId;
     }
     return undefined;
   }

@@ -7,11 +7,9 @@ import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { insufficientScope } from '../auth/bearer-auth.guard.js';
 import { allows, type SmartScope } from '../auth/smart-scopes.js';
 import { BlobStore, BlobTooLargeError, type StoredBlob } from '../storage/blob-store.js';
-import { BinaryEntity } from './binary.entity.js';
-import { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
+import { BinaryRepository } from './binary.repository.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
-import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import { DocumentReferenceService } from './document-reference.service.js';
 import type { FhirResource } from './fhir-json.js';
 import { DOCUMENT_CONTENT_TYPE, planProvideBundle, type ProvidePlan } from './provide-document-bundle.js';
@@ -49,6 +47,7 @@ export class ProvideService {
     private readonly blobs: BlobStore,
     private readonly documentReferences: DocumentReferenceRepository,
     private readonly bundles: DocumentBundleRepository,
+    private readonly binaries: BinaryRepository,
     private readonly lifecycle: DocumentReferenceService,
     private readonly submissionSets: SubmissionSetRepository,
     private readonly config: AppConfig,
@@ -90,20 +89,23 @@ export class ProvideService {
       await this.refuseDuplicates(manager, plan);
       for (const binary of plan.binaries) {
         const blob = stored.get(binary.index)!;
-        await manager.insert(BinaryEntity, {
-          id: binary.id,
-          contentType: binary.contentType,
-          blobKey: blob.key,
-          size: blob.size,
-          sha256: blob.sha256,
-          sha1: blob.sha1,
-          ownerOds,
-          createdAt: now,
-        });
+        await this.binaries.insert(
+          {
+            id: binary.id,
+            contentType: binary.contentType,
+            blobKey: blob.key,
+            size: blob.size,
+            sha256: blob.sha256,
+            sha1: blob.sha1,
+            ownerOds,
+            createdAt: now,
+          },
+          manager,
+        );
       }
       for (const document of plan.documents) {
         const blob = stored.get(document.index)!;
-        await manager.insert(DocumentBundleEntity, {
+        await this.bundles.insert(manager, {
           id: document.id,
           identifierSystem: document.facts.identifier.system,
           identifierValue: document.facts.identifier.value,
@@ -221,12 +223,11 @@ export class ProvideService {
       if (!master?.value) {
         continue;
       }
-      const taken = await manager.getRepository(DocumentReferenceTokenEntity).countBy({
-        param: 'identifier',
-        code: master.value,
-        ...(master.system ? { system: master.system } : {}),
+      const taken = await this.documentReferences.findIdByIdentifier(manager, {
+        system: master.system,
+        value: master.value,
       });
-      if (taken > 0) {
+      if (taken !== undefined) {
         throw conflict(
           `A DocumentReference with masterIdentifier ${master.system ?? ''}|${master.value} is already registered (Bundle.entry[${planned.index}])`,
         );
