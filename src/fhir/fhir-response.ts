@@ -72,11 +72,16 @@ export class RawJson {
  */
 export function stringifyJson(body: unknown): string {
   const raws: string[] = [];
-  const nonce = randomBytes(12).toString('hex');
-  const text = JSON.stringify(body, (_key, value: unknown) =>
-    value instanceof RawJson ? `${nonce}:${raws.push(value.text) - 1}` : value,
-  );
-  if (raws.length === 0) {
+  let nonce: string | undefined;
+  const text = JSON.stringify(body, (_key, value: unknown) => {
+    if (!(value instanceof RawJson)) {
+      return value;
+    }
+    // drawn only for responses that splice, not for every JSON answer
+    nonce ??= randomBytes(12).toString('hex');
+    return `${nonce}:${raws.push(value.text) - 1}`;
+  });
+  if (nonce === undefined) {
     return text;
   }
   return text.replace(new RegExp(`"${nonce}:(\\d+)"`, 'g'), (_match, index: string) => raws[Number(index)]);
