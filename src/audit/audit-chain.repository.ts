@@ -73,7 +73,7 @@ export class AuditChainRepository {
 
   async appendPostgres(manager: EntityManager, chain: ChainAfter): Promise<AuditEventEntity[]> {
     // held until the surrounding transaction ends, so no other writer reads the same tail: one lock per batch
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+    await this.lockPostgres(manager);
     const [last] = await manager.query<{ sequence: string | number; hash: string }[]>(TAIL_SQL);
     const rows = chain(headOf(last));
     await manager.insert(AuditEventEntity, rows);
@@ -116,28 +116,28 @@ export class AuditChainRepository {
     })();
   }
 
-  async sealPostgres(decide: CheckpointFor): Promise<Checkpoint | null> {
-    return this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-      const [tail] = await manager.query<{ sequence: string; hash: string }[]>(TAIL_SQL);
-      const [sealed] = await manager.query<{ sequence: string }[]>(SEALED_SQL);
-      const checkpoint = decide(headOf(tail), Number(sealed?.sequence ?? 0));
-      if (checkpoint) {
-        await manager.insert(AuditCheckpointEntity, checkpoint);
-      }
-      return checkpoint;
-    });
+  /** Takes the chain lock for the rest of the caller's transaction (PostgreSQL; re-taking it is harmless). */
+  async lockPostgres(manager: EntityManager): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
+  }
+
+  async sealPostgres(manager: EntityManager, decide: CheckpointFor): Promise<Checkpoint | null> {
+    await this.lockPostgres(manager);
+    const [tail] = await manager.query<{ sequence: string; hash: string }[]>(TAIL_SQL);
+    const [sealed] = await manager.query<{ sequence: string }[]>(SEALED_SQL);
+    const checkpoint = decide(headOf(tail), Number(sealed?.sequence ?? 0));
+    if (checkpoint) {
+      await manager.insert(AuditCheckpointEntity, checkpoint);
+    }
+    return checkpoint;
   }
 
   /**
-   * SQLite: one immediate transaction, so another process sealing at the same moment waits instead of colliding.
-   * Null without deciding while a request's transaction is open on the shared connection (the next tick seals).
+   * SQLite: one immediate transaction, so another process sealing at the same moment waits instead of colliding;
+   * inside a group commit's open transaction it joins it (better-sqlite3 nests as a savepoint).
    */
   sealSqlite(decide: CheckpointFor): Checkpoint | null {
     const db = this.connection();
-    if (db.inTransaction) {
-      return null;
-    }
     const tail = db.prepare(TAIL_SQL);
     const sealed = db.prepare(SEALED_SQL);
     const insert = db.prepare(

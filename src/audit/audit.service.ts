@@ -6,7 +6,8 @@ import { type ChainHead, type Checkpoint, GENESIS_HASH, hashOfRow, sealCheckpoin
 import { AuditChainKey } from './audit-chain-key.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
 import { AuditEventEntity } from './audit-event.entity.js';
-import { betweenTransactions, insideSerialTransaction } from '../database/serial-transactions.js';
+import { GroupCommitter } from '../database/group-commit.js';
+import { insideSerialTransaction } from '../database/serial-transactions.js';
 import { type AuditInput, type AuditObserver, buildAuditEvent } from './audit-event-resource.js';
 
 /** Events one group commit writes at most; more wait for the next. */
@@ -45,8 +46,13 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly chain: AuditChainRepository,
     config: AppConfig,
     private readonly key: AuditChainKey,
+    private readonly committer: GroupCommitter,
   ) {
     this.observer = { baseUrl: config.baseUrl, issuer: config.auth.issuer };
+    if (!chain.isSqlite) {
+      // every batch appends to the chain: taking its lock first orders batches across processes without deadlocks
+      committer.onBatchStart((manager) => chain.lockPostgres(manager));
+    }
     this.checkpointEvents = config.audit.checkpointEvents;
     this.checkpointSeconds = config.audit.checkpointSeconds;
   }
@@ -82,9 +88,9 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * Appends one AuditEvent. With `manager` (or inside a transaction) the row joins that transaction and commits or
-   * rolls back with it. Without, it joins a group commit: events recorded by concurrent requests are chained and
-   * written in one transaction, and each caller resumes once that transaction is durable. Appends are serialised
-   * either way, so the chain stays gap-free.
+   * rolls back with it. Without, it joins the next group commit (GroupCommitter, shared with every write): events
+   * recorded by concurrent requests are chained and written together, and each caller resumes once that commit is
+   * durable. Appends are serialised either way, so the chain stays gap-free.
    */
   async record(input: AuditInput, manager?: EntityManager): Promise<AuditEventEntity> {
     const draft = this.draftOf(input);
@@ -184,9 +190,9 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async appendBatch(drafts: AuditDraft[]): Promise<AuditEventEntity[]> {
-    const rows = this.chain.isSqlite
-      ? await betweenTransactions(this.dataSource, () => this.appendSqlite(drafts))
-      : await this.dataSource.manager.transaction((m) => this.appendPostgres(m, drafts));
+    const rows = await this.committer.run(async (manager) =>
+      this.chain.isSqlite ? this.appendSqlite(drafts) : this.appendPostgres(manager, drafts),
+    );
     this.batchesCommitted += 1;
     return rows;
   }
@@ -236,10 +242,12 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
+  /** A seal is a unit of its own group commit; never joined to the unit that triggered it, which may roll back. */
   private async sealNow(): Promise<Checkpoint | null> {
-    const checkpoint = this.chain.isSqlite
-      ? this.chain.sealSqlite((head, sealed) => this.nextCheckpoint(head, sealed))
-      : await this.chain.sealPostgres((head, sealed) => this.nextCheckpoint(head, sealed));
+    const decide = (head: ChainHead | undefined, sealed: number) => this.nextCheckpoint(head, sealed);
+    const checkpoint = await this.committer.runInNextBatch(async (manager) =>
+      this.chain.isSqlite ? this.chain.sealSqlite(decide) : this.chain.sealPostgres(manager, decide),
+    );
     if (checkpoint) {
       // the log is a witness outside the database: a later truncation of both tables still shows against it
       this.logger.log(`Audit chain sealed at sequence ${checkpoint.sequence}, head ${checkpoint.hash}`);

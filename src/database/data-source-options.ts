@@ -26,6 +26,9 @@ export function dataSourceOptions(
       migrations: SQLITE_MIGRATIONS,
       enableWAL: true,
       timeout: 10_000,
+      // TypeORM keeps one FIFO statement cache on SQLite's single connection; at its default of 100 the hot inserts
+      // and searches were evicted by varying multi-row inserts and prepared again on every request
+      statementCacheSize: 2000,
       // WAL with synchronous=FULL: a 201 means the index row survives power loss (NORMAL is opt-in).
       prepareDatabase: (db: BetterSqliteHandle) => {
         db.pragma(`synchronous = ${config.sqliteSynchronous}`);

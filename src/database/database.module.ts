@@ -1,11 +1,14 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
+import { GroupCommitter } from './group-commit.js';
 import { serialiseTransactions } from './serial-transactions.js';
 
-/** The registry database (SQLite or PostgreSQL, from DATABASE_URL); migrations run at start-up. */
+/** The registry database (SQLite or PostgreSQL, from DATABASE_URL); migrations run at start-up. Writes and audit
+ * records share one GroupCommitter. */
+@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -20,5 +23,7 @@ import { serialiseTransactions } from './serial-transactions.js';
       },
     }),
   ],
+  providers: [GroupCommitter],
+  exports: [GroupCommitter],
 })
 export class DatabaseModule {}

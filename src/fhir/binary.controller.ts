@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, notAcceptable, tooLarge, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
+import { actorOf, auditContext } from '../audit/actor.js';
 import { BinaryService } from '../registry/binary.service.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
 import { servedContentType } from '../registry/content-type.js';
@@ -62,7 +63,7 @@ export class BinaryController {
       }
       const resource =
         mediaType.type === 'application/fhir+json' ? parseFhirJson(request.body) : parseFhirXml(request.body);
-      row = await this.binaries.storeBinaryResource(resource, owner);
+      row = await this.binaries.storeBinaryResource(resource, owner, actorOf(request));
     } else {
       const declared = Number(request.headers['content-length']);
       if (Number.isFinite(declared) && declared > this.config.maxBinaryBytes) {
@@ -74,8 +75,9 @@ export class BinaryController {
       if (!body) {
         throw invalid('The request has no body: send the bytes of the Binary');
       }
-      row = await this.binaries.storeBinary(body, request.headers['content-type']!.trim(), owner);
+      row = await this.binaries.storeBinary(body, request.headers['content-type']!.trim(), owner, actorOf(request));
     }
+    auditContext(request).recorded = true; // with the data, in the same transaction
     reply
       .status(201)
       .header('location', `${this.config.baseUrl}/fhir/Binary/${row.id}`)

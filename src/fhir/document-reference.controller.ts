@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
-import { auditContext, auditDocument } from '../audit/actor.js';
+import { actorOf, auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
@@ -21,13 +21,6 @@ function audited(
   const context = auditContext(request);
   context.entities.push({ reference: `DocumentReference/${resource.id}` });
   auditDocument(context, resource, custodianOds);
-  return resource;
-}
-
-function withdrawalAudited(request: FastifyRequest, resource: StoredDocumentReference): StoredDocumentReference {
-  if (resource.status === 'entered-in-error') {
-    auditContext(request).subtype = 'withdraw';
-  }
   return resource;
 }
 
@@ -50,10 +43,12 @@ export class DocumentReferenceController {
   @RequireScope('DocumentReference', 'c')
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
-    const stored = audited(
-      request,
-      await this.documentReferences.createPointer(resource, principalOf(request)?.organization),
+    const stored = await this.documentReferences.createPointer(
+      resource,
+      principalOf(request)?.organization,
+      actorOf(request),
     );
+    auditContext(request).recorded = true; // with the data, in the same transaction
     await this.sendVersion(request, reply, 201, stored);
   }
 
@@ -118,13 +113,15 @@ export class DocumentReferenceController {
   @RequireScope('DocumentReference', 'u')
   async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
-    const next = await this.documentReferences.change(
+    const next = await this.documentReferences.change({
       id,
-      { kind: 'update', resource },
-      principalOf(request)?.organization,
-      request.headers['if-match'],
-    );
-    await this.sendVersion(request, reply, 200, withdrawalAudited(request, audited(request, next)));
+      change: { kind: 'update', resource },
+      actorOds: principalOf(request)?.organization,
+      ifMatch: request.headers['if-match'],
+      audit: { actor: actorOf(request), subtype: 'update' },
+    });
+    auditContext(request).recorded = true;
+    await this.sendVersion(request, reply, 200, next);
   }
 
   /** Withdraw or relabel with a JSON Patch (application/json-patch+json). */
@@ -136,13 +133,15 @@ export class DocumentReferenceController {
       throw unsupportedMediaType('PATCH takes a JSON Patch: send Content-Type application/json-patch+json');
     }
     const operations = parseJsonBody(requireBody(request));
-    const next = await this.documentReferences.change(
+    const next = await this.documentReferences.change({
       id,
-      { kind: 'patch', operations },
-      principalOf(request)?.organization,
-      request.headers['if-match'],
-    );
-    await this.sendVersion(request, reply, 200, withdrawalAudited(request, audited(request, next)));
+      change: { kind: 'patch', operations },
+      actorOds: principalOf(request)?.organization,
+      ifMatch: request.headers['if-match'],
+      audit: { actor: actorOf(request), subtype: 'patch' },
+    });
+    auditContext(request).recorded = true;
+    await this.sendVersion(request, reply, 200, next);
   }
 
   @Delete(':id')

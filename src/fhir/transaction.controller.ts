@@ -2,7 +2,10 @@ import { Controller, Post, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../common/fhir-error.js';
 import { operationOutcome } from '../common/operation-outcome.js';
-import { auditContext } from '../audit/actor.js';
+import { actorOf, auditContext } from '../audit/actor.js';
+import { insufficientScope } from '../auth/bearer-auth.guard.js';
+import { allows, type SmartScope } from '../auth/smart-scopes.js';
+import type { FhirResource } from '../registry/fhir-json.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
 import { parseFhirJson } from '../registry/fhir-json.js';
@@ -25,11 +28,12 @@ export class TransactionController {
     }
     const bundle = format === 'json' ? parseFhirJson(request.body) : parseFhirXml(request.body);
     const principal = principalOf(request);
+    checkEntryScopes(bundle, principal?.scopes ?? []);
     const result = await this.provider.provide(bundle, {
       organization: principal?.organization,
-      scopes: principal?.scopes ?? [],
+      actor: actorOf(request),
     });
-    auditContext(request).patientNhsNumbers.push(...result.patientNhsNumbers);
+    auditContext(request).recorded = true; // with the data, in the same transaction
     await sendJson(reply, 200, {
       resourceType: 'Bundle',
       type: 'transaction-response',
@@ -37,5 +41,19 @@ export class TransactionController {
         response: { ...response, ...(outcome ? { outcome: operationOutcome(outcome) } : {}) },
       })),
     });
+  }
+}
+
+/** DocumentReference.c always (the route demands it); Binary.c and Bundle.c when the transaction carries them. */
+function checkEntryScopes(bundle: FhirResource, scopes: readonly SmartScope[]): void {
+  const types = new Set(
+    (Array.isArray(bundle.entry) ? (bundle.entry as { resource?: { resourceType?: unknown } }[]) : []).map(
+      (e) => e?.resource?.resourceType,
+    ),
+  );
+  for (const type of ['Binary', 'Bundle'] as const) {
+    if (types.has(type) && !allows(scopes, type, 'c')) {
+      throw insufficientScope(type, 'c');
+    }
   }
 }

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough, pipeline, Readable } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
+import type { Actor } from '../audit/actor.js';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, invalid, notFound, tooLarge } from '../common/fhir-error.js';
 import { BlobStore, BlobTooLargeError, type ByteRange } from '../storage/blob-store.js';
 import { IntegrityError, verifyingStream } from '../storage/integrity.js';
 import { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
+import { DocumentWriter } from './document-writer.js';
 import { isMediaType, MAX_CONTENT_TYPE_LENGTH } from './content-type.js';
 import { readStoredBytes } from './stored-bytes.js';
 import type { FhirResource } from './fhir-json.js';
@@ -21,11 +23,12 @@ export class BinaryService {
   constructor(
     private readonly binaries: BinaryRepository,
     private readonly blobs: BlobStore,
+    private readonly writer: DocumentWriter,
     private readonly config: AppConfig,
   ) {}
 
   /** Streams raw bytes to the store (hashing as they pass), then records them. */
-  async storeBinary(body: Readable, contentType: string, ownerOds: string | null): Promise<BinaryEntity> {
+  async storeBinary(body: Readable, contentType: string, ownerOds: string | null, actor: Actor): Promise<BinaryEntity> {
     if (!isMediaType(contentType)) {
       body.resume();
       throw invalidContentType();
@@ -44,22 +47,21 @@ export class BinaryService {
       }
       throw error;
     }
-    const row: BinaryEntity = {
-      id: randomUUID(),
-      contentType,
-      blobKey: stored.key,
-      size: stored.size,
-      sha256: stored.sha256,
-      sha1: stored.sha1,
+    const written = await this.writer.create({
+      kind: 'create',
       ownerOds,
-      createdAt: Date.now(),
-    };
-    await this.binaries.insert(row);
-    return row;
+      binaries: [{ id: randomUUID(), contentType, blob: { stored } }],
+      documents: [],
+      documentReferences: [],
+      onStoredIdentifier: 'conflict',
+      audit: { actor, subtype: 'create' },
+      now: new Date(),
+    });
+    return written.binaries[0];
   }
 
   /** A FHIR Binary resource: its base64 `data` is decoded and stored as raw bytes with its contentType. */
-  async storeBinaryResource(resource: FhirResource, ownerOds: string | null): Promise<BinaryEntity> {
+  async storeBinaryResource(resource: FhirResource, ownerOds: string | null, actor: Actor): Promise<BinaryEntity> {
     if (resource.resourceType !== 'Binary') {
       throw invalid(`Expected a Binary resource, got ${resource.resourceType}`, 'resourceType');
     }
@@ -77,7 +79,7 @@ export class BinaryService {
     if (!BASE64.test(data) || data.length % 4 !== 0) {
       throw new FhirError(400, 'value', 'Binary.data is not valid base64', { expression: 'Binary.data' });
     }
-    return this.storeBinary(Readable.from([Buffer.from(data, 'base64')]), contentType, ownerOds);
+    return this.storeBinary(Readable.from([Buffer.from(data, 'base64')]), contentType, ownerOds, actor);
   }
 
   async getBinary(id: string): Promise<BinaryEntity> {

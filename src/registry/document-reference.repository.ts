@@ -102,8 +102,8 @@ export class DocumentReferenceRepository {
     return token?.documentReferenceId;
   }
 
-  async findByBundleId(manager: EntityManager, bundleId: string): Promise<DocumentReferenceEntity | null> {
-    return manager.getRepository(DocumentReferenceEntity).findOneBy({ bundleId });
+  async findByBundleId(manager: EntityManager | undefined, bundleId: string): Promise<DocumentReferenceEntity | null> {
+    return (manager ?? this.dataSource.manager).getRepository(DocumentReferenceEntity).findOneBy({ bundleId });
   }
 
   /** Every version, newest first. */

@@ -4,6 +4,7 @@ import type { DocumentRelation } from './document-bundle.js';
 import { securityLabelIssues } from './document-lifecycle.js';
 import type { FhirResource } from './fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
+import { relationsOf } from './write-plan.js';
 
 interface Identifier {
   system?: string;
@@ -137,23 +138,4 @@ function localBinaryId(url: string, baseUrl: string): string | undefined {
   return url.startsWith(prefix) && /^[A-Za-z0-9-]{1,64}$/.test(url.slice(prefix.length))
     ? url.slice(prefix.length)
     : undefined;
-}
-
-/** DocumentReference.relatesTo (R4: target is a Reference that may carry only an identifier). */
-function relationsOf(resource: FhirResource): DocumentRelation[] {
-  const relatesTo = Array.isArray(resource.relatesTo) ? (resource.relatesTo as unknown[]) : [];
-  return relatesTo.filter(isRecord).flatMap((relation) => {
-    const target = isRecord(relation.target) ? relation.target : {};
-    const identifier = isRecord(target.identifier) ? (target.identifier as Identifier) : undefined;
-    if (typeof relation.code !== 'string') {
-      return [];
-    }
-    return [
-      {
-        code: relation.code,
-        targetReference: typeof target.reference === 'string' ? target.reference : undefined,
-        targetIdentifier: identifier?.value ? { system: identifier.system, value: identifier.value } : undefined,
-      },
-    ];
-  });
 }

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { FhirError } from '../common/fhir-error.js';
 import type { IssueCode, OutcomeIssue } from '../common/operation-outcome.js';
 import {
@@ -12,6 +12,7 @@ import { withRecipients } from './document-reference-recipients.js';
 import type { StoredDocumentReference } from './document-reference.repository.js';
 import type { FhirResource } from './fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
+import { attachmentMismatches, relationsOf, sha1Base64 } from './write-plan.js';
 
 /** IHE MHD List.code system; `submissionset` marks the SubmissionSet of an ITI-65 Provide Document Bundle. */
 export const MHD_LIST_TYPES = 'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes';
@@ -105,7 +106,6 @@ const isRecord = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const records = (value: unknown): Json[] => (Array.isArray(value) ? value.filter(isRecord) : []);
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value : undefined);
-const sha1Base64 = (bytes: Buffer): string => createHash('sha1').update(bytes).digest('base64');
 /** A JSON value for a message: strings as they are, anything else as JSON. */
 const shown = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? '(none)'));
 
@@ -541,20 +541,13 @@ function planDocumentReference(
       size: (binary ?? document)!.bytes.length,
       hash: sha1Base64((binary ?? document)!.bytes),
     };
-    for (const field of ['contentType', 'size', 'hash'] as const) {
-      const given = attachment[field];
-      const same =
-        field === 'contentType' && typeof given === 'string'
-          ? sameMediaType(given, actual.contentType)
-          : given === actual[field];
-      if (given !== undefined && !same) {
-        issues.add(
-          'business-rule',
-          `attachment.${field} (${shown(given)}) does not match the ${kind} entry it points at (${actual[field]})`,
-          entry.index,
-          `${at}.${field}`,
-        );
-      }
+    for (const mismatch of attachmentMismatches(attachment, actual)) {
+      issues.add(
+        'business-rule',
+        `attachment.${mismatch.field} (${shown(mismatch.given)}) does not match the ${kind} entry it points at (${mismatch.actual})`,
+        entry.index,
+        `${at}.${mismatch.field}`,
+      );
     }
     return {
       ...item,
@@ -587,11 +580,6 @@ function custodianOds(custodian: Json, context: Context): string | undefined {
   }
   const reference = str(custodian.reference);
   return reference ? context.organisations.get(reference) : undefined;
-}
-
-function sameMediaType(a: string, b: string): boolean {
-  const bare = (type: string) => type.split(';')[0].trim().toLowerCase();
-  return bare(a) === bare(b);
 }
 
 /** The subject as stored: the NHS number identifier (no Patient resources are kept here), plus any display. */
@@ -649,25 +637,6 @@ function rewriteReferences(value: unknown, context: Context, index: number, path
     };
   }
   return { ...out, reference: `${type}/${context.ids.get(reference)!}` };
-}
-
-/** DocumentReference.relatesTo (R4: target is a Reference that may carry only an identifier). */
-function relationsOf(resource: FhirResource): DocumentRelation[] {
-  return records(resource.relatesTo).flatMap((relation) => {
-    const target = isRecord(relation.target) ? relation.target : {};
-    const identifier = isRecord(target.identifier) ? (target.identifier as Identifier) : undefined;
-    const code = str(relation.code);
-    if (!code) {
-      return [];
-    }
-    return [
-      {
-        code,
-        targetReference: str(target.reference),
-        targetIdentifier: identifier?.value ? { system: identifier.system, value: identifier.value } : undefined,
-      },
-    ];
-  });
 }
 
 function isSubmissionSet(list: FhirResource): boolean {

@@ -6,6 +6,7 @@ import { DocumentBundleRepository } from './document-bundle.repository.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
 import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
 import { DocumentService } from './document.service.js';
+import { DocumentWriter } from './document-writer.js';
 import { DocumentReferenceService } from './document-reference.service.js';
 import { ProvideService } from './provide.service.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';
@@ -14,6 +15,7 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
 @Module({
   imports: [AuditModule],
   providers: [
+    DocumentWriter,
     DocumentService,
     DocumentBundleRepository,
     BinaryService,

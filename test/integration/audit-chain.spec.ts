@@ -12,6 +12,7 @@ import { AuditEventRepository } from '../../src/audit/audit-event.repository.js'
 import { type AuditVisibility, parseAuditSearch } from '../../src/audit/audit-search.js';
 import { AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
 import { AuditService } from '../../src/audit/audit.service.js';
+import { GroupCommitter } from '../../src/database/group-commit.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 
 const ALL: AuditVisibility = { kind: 'all' };
@@ -99,7 +100,13 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit chain on %s', (dialect) =>
   beforeEach(async () => {
     const opened = await openTestDatabase(dialect);
     dataSource = opened.dataSource;
-    audit = new AuditService(dataSource, new AuditChainRepository(dataSource), config, key);
+    audit = new AuditService(
+      dataSource,
+      new AuditChainRepository(dataSource),
+      config,
+      key,
+      new GroupCommitter(dataSource),
+    );
     cleanup = opened.close;
   });
 
@@ -264,6 +271,7 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit chain on %s', (dialect) =>
       new AuditChainRepository(dataSource),
       { ...config, audit: { ...config.audit, checkpointEvents: 4, checkpointSeconds: 1 } },
       key,
+      new GroupCommitter(dataSource),
     );
     const sealedUpTo = async () => {
       const verdict = await verifyAuditChain(dataSource, SECRET);

@@ -7,6 +7,7 @@ import type { AuditChainKey } from '../../src/audit/audit-chain-key.js';
 import type { AuditInput } from '../../src/audit/audit-event-resource.js';
 import { AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
 import { AuditService } from '../../src/audit/audit.service.js';
+import { GroupCommitter } from '../../src/database/group-commit.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 
 const config = {
@@ -41,7 +42,13 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit group commit on %s', (dial
   beforeEach(async () => {
     const opened = await openTestDatabase(dialect, 'FULL');
     dataSource = opened.dataSource;
-    audit = new AuditService(dataSource, new AuditChainRepository(dataSource), config, key);
+    audit = new AuditService(
+      dataSource,
+      new AuditChainRepository(dataSource),
+      config,
+      key,
+      new GroupCommitter(dataSource),
+    );
     cleanup = opened.close;
   });
   afterEach(async () => {
