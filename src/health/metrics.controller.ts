@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { Public } from '../auth/access-rule.decorator.js';
 import { unauthorized } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
+import { GroupCommitter } from '../database/group-commit.js';
 import { prometheusText, type Sample } from './metrics.js';
 
 function sameSecret(given: string, expected: string): boolean {
@@ -19,6 +20,7 @@ export class MetricsController {
   constructor(
     private readonly dataSource: DataSource,
     private readonly config: AppConfig,
+    private readonly committer: GroupCommitter,
   ) {}
 
   @Get()
@@ -67,6 +69,18 @@ export class MetricsController {
         help: 'AuditEvents in the chain',
         type: 'gauge',
         values: [{ value: audit[0].n }],
+      },
+      {
+        name: 'registry_group_commits_total',
+        help: 'Durable database commits of the group committer (each holds one or more writes and audit batches)',
+        type: 'counter',
+        values: [{ value: this.committer.batchesCommitted }],
+      },
+      {
+        name: 'registry_group_commit_units_total',
+        help: 'Writes and audit batches committed by the group committer',
+        type: 'counter',
+        values: [{ value: this.committer.unitsCommitted }],
       },
       {
         name: 'process_resident_memory_bytes',
