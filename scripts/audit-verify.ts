@@ -14,6 +14,7 @@ import { AuditCheckpointEntity } from '../src/audit/audit-checkpoint.entity.js';
 import { AuditEventEntity } from '../src/audit/audit-event.entity.js';
 import { loadConfigFromProcess } from '../src/config/app-config.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { ENTITIES } from '../src/entities.js';
 
 const PAGE_SIZE = 1000;
 
@@ -96,7 +97,7 @@ async function main(): Promise<number> {
   // never invent a key here: a chain only verifies with the key that wrote it
   const key = await loadAuditKey(config.audit, { create: false });
   // read-only walk: never run migrations from a verification tool
-  const dataSource = new DataSource({ ...dataSourceOptions(config), migrationsRun: false });
+  const dataSource = new DataSource({ ...dataSourceOptions(config), entities: ENTITIES, migrationsRun: false });
   await dataSource.initialize();
   try {
     if (await dataSource.showMigrations()) {

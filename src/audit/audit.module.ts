@@ -1,5 +1,6 @@
 import { Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyInstance } from 'fastify';
 import { AuditAuthFailureRecorder } from './audit-auth-failure-recorder.js';
 import { AuditChainRepository } from './audit-chain.repository.js';
@@ -7,10 +8,12 @@ import { AuditChainKey } from './audit-chain-key.js';
 import { AuditEventRepository } from './audit-event.repository.js';
 import { registerAuditHook } from './audit-hook.js';
 import { AuditService } from './audit.service.js';
+import { AUDIT_ENTITIES } from './entities.js';
 import { RefusalTallyService } from './refusal-tally.service.js';
 
 /** AuditEvent writing (a hash chain), the per-request audit hook, refusals counted per window, and AuditEvent search. */
 @Module({
+  imports: [TypeOrmModule.forFeature(AUDIT_ENTITIES)],
   providers: [
     AuditChainKey,
     AuditChainRepository,

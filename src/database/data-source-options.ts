@@ -2,18 +2,21 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
-import { ENTITIES } from './entities.js';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from './migrations.js';
 
 interface BetterSqliteHandle {
   pragma(statement: string): unknown;
 }
 
-/** TypeORM options for the configured database. Schema changes come only from migrations. */
+/**
+ * TypeORM options for the configured database, without entities: the server's DataSource gets them from each
+ * module's TypeOrmModule.forFeature (autoLoadEntities), a standalone one adds `entities: ENTITIES` (src/entities.ts).
+ * Schema changes come only from migrations.
+ */
 export function dataSourceOptions(
   config: Pick<AppConfig, 'database' | 'sqliteSynchronous'> & Partial<Pick<AppConfig, 'requestTimeoutMs'>>,
 ): DataSourceOptions {
-  const common = { entities: ENTITIES, migrationsRun: true, synchronize: false, logging: false } as const;
+  const common = { migrationsRun: true, synchronize: false, logging: false } as const;
   if (config.database.kind === 'sqlite') {
     const file = config.database.file;
     if (file !== ':memory:') {

@@ -6,14 +6,22 @@ import { dataSourceOptions } from './data-source-options.js';
 import { GroupCommitter } from './group-commit.js';
 import { serialiseTransactions } from './serial-transactions.js';
 
-/** The registry database (SQLite or PostgreSQL, from DATABASE_URL); migrations run at start-up. Writes and audit
- * records share one GroupCommitter. */
+/**
+ * The registry database (SQLite or PostgreSQL, from DATABASE_URL); migrations run at start-up. Each feature module
+ * registers its own entities (TypeOrmModule.forFeature), which autoLoadEntities collects. Writes and audit records
+ * share one GroupCommitter.
+ */
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config), retryAttempts: 3, retryDelay: 1000 }),
+      useFactory: (config: AppConfig) => ({
+        ...dataSourceOptions(config),
+        autoLoadEntities: true,
+        retryAttempts: 3,
+        retryDelay: 1000,
+      }),
       dataSourceFactory: async (options) => {
         const dataSource = new DataSource(options!);
         if (dataSource.options.type === 'better-sqlite3') {

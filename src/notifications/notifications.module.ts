@@ -1,10 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DocumentEventLog } from '../registry/document-events.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { DeliveryProcessor } from './delivery.processor.js';
 import { DeliveryService } from './delivery.service.js';
+import { NOTIFICATION_ENTITIES } from './entities.js';
 import { NotificationOutboxRepository } from './notification-outbox.repository.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
 import { NotificationQueue } from './notification-queue.service.js';
@@ -27,7 +29,7 @@ export class NotificationsModule {
       module: NotificationsModule,
       global: true,
       // disclosures are audited like the registry's own reads: AuditService, which depends on nothing here
-      imports: [AuditModule],
+      imports: [TypeOrmModule.forFeature(NOTIFICATION_ENTITIES), AuditModule],
       controllers: [SubscriptionController, SubscriptionTopicController],
       providers: [
         NotificationOutboxRepository,

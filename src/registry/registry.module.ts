@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { BinaryRepository } from './binary.repository.js';
 import { BinaryService } from './binary.service.js';
@@ -8,12 +9,13 @@ import { DocumentReferenceSearchRepository } from './document-reference-search.r
 import { DocumentService } from './document.service.js';
 import { DocumentWriter } from './document-writer.js';
 import { DocumentReferenceService } from './document-reference.service.js';
+import { REGISTRY_ENTITIES } from './entities.js';
 import { ProvideService } from './provide.service.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';
 
 /** The core: submitting and indexing documents, Binaries and the DocumentReference index. */
 @Module({
-  imports: [AuditModule],
+  imports: [TypeOrmModule.forFeature(REGISTRY_ENTITIES), AuditModule],
   providers: [
     DocumentWriter,
     DocumentService,

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { verifyAuditChain } from '../../scripts/audit-verify.js';
 import { loadAuditKey } from '../../src/audit/audit-chain-key.js';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { ENTITIES } from '../../src/entities.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
@@ -17,7 +18,7 @@ describe.each(BACKENDS)('audit trail tamper evidence on %s with %s blobs', (data
   beforeAll(async () => {
     t = await startTestApp(database, blobStore, { AUDIT_CHECKPOINT_EVENTS: '3' });
     // the attacker's (and the auditor's) own connection to the same database
-    db = new DataSource({ ...dataSourceOptions(t.config), migrationsRun: false });
+    db = new DataSource({ ...dataSourceOptions(t.config), entities: ENTITIES, migrationsRun: false });
     await db.initialize();
     key = await loadAuditKey(t.config.audit);
   });

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { ENTITIES } from '../../src/entities.js';
 import { DocumentReferenceEntity } from '../../src/registry/document-reference.entity.js';
 import { DocumentReferenceTokenEntity } from '../../src/registry/document-reference-token.entity.js';
 import { parseSearch } from '../../src/registry/document-reference-search.js';
@@ -63,12 +64,13 @@ function repositoryOn(dataSource: DataSource): DocumentReferenceSearchRepository
 describe('query plan of the patient.identifier + type + date search', () => {
   it('uses indexes on SQLite, with no full scan of document_reference', async () => {
     const dir = await makeTempDir('search-plan');
-    const dataSource = new DataSource(
-      dataSourceOptions({
+    const dataSource = new DataSource({
+      ...dataSourceOptions({
         database: { kind: 'sqlite', file: path.join(dir.path, 'plan.db') },
         sqliteSynchronous: 'NORMAL',
       }),
-    );
+      entities: ENTITIES,
+    });
     await dataSource.initialize();
     try {
       await fill(dataSource);
@@ -92,9 +94,10 @@ describe('query plan of the patient.identifier + type + date search', () => {
 
   it('uses index scans on PostgreSQL', async () => {
     const database: TestDatabase = await createTestDatabase();
-    const dataSource = new DataSource(
-      dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous: 'NORMAL' }),
-    );
+    const dataSource = new DataSource({
+      ...dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous: 'NORMAL' }),
+      entities: ENTITIES,
+    });
     await dataSource.initialize();
     try {
       await fill(dataSource);

@@ -2,6 +2,7 @@ import path from 'node:path';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options.js';
+import { ENTITIES } from '../../src/entities.js';
 import { serialiseTransactions } from '../../src/database/serial-transactions.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { makeTempDir } from './temp-dir.js';
@@ -21,12 +22,16 @@ export async function openTestDatabase(
   let dataSource: DataSource;
   if (dialect === 'postgres') {
     database = await createTestDatabase();
-    dataSource = new DataSource(
-      dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous }),
-    );
+    dataSource = new DataSource({
+      ...dataSourceOptions({ database: { kind: 'postgres', url: database.url }, sqliteSynchronous }),
+      entities: ENTITIES,
+    });
   } else {
     const file = path.join(dir.path, 'registry.db');
-    dataSource = new DataSource(dataSourceOptions({ database: { kind: 'sqlite', file }, sqliteSynchronous }));
+    dataSource = new DataSource({
+      ...dataSourceOptions({ database: { kind: 'sqlite', file }, sqliteSynchronous }),
+      entities: ENTITIES,
+    });
     serialiseTransactions(dataSource);
   }
   await dataSource.initialize();
