@@ -17,6 +17,23 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/database/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', '!../config/', '!../common/'],
+              message:
+                'src/database knows no feature module: each module registers its entities (TypeOrmModule.forFeature); src/entities.ts lists them for standalone DataSources.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'src/**/*.spec.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
