@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { insertRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { ChainHead, Checkpoint } from './audit-chain.js';
 import { AuditCheckpointEntity } from './audit-checkpoint.entity.js';
@@ -76,7 +77,7 @@ export class AuditChainRepository {
     await this.lockPostgres(manager);
     const [last] = await manager.query<{ sequence: string | number; hash: string }[]>(TAIL_SQL);
     const rows = chain(headOf(last));
-    await manager.insert(AuditEventEntity, rows);
+    await insertRows(manager, AuditEventEntity, rows);
     return rows;
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { insertRows } from '../database/plain-sql.js';
 import { type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import type { DocumentEvent } from '../registry/document-events.js';
@@ -37,14 +38,16 @@ export class NotificationOutboxRepository {
 
   /** Writes one outbox row for a DocumentReference change. */
   async append(manager: EntityManager, event: DocumentEvent): Promise<void> {
-    await manager.insert(NotificationOutboxEntity, {
-      id: randomUUID(),
-      kind: event.kind,
-      documentReferenceId: event.documentReferenceId,
-      versionId: String(event.versionId),
-      createdAt: Date.now(),
-      routedAt: null,
-    });
+    await insertRows(manager, NotificationOutboxEntity, [
+      {
+        id: randomUUID(),
+        kind: event.kind,
+        documentReferenceId: event.documentReferenceId,
+        versionId: String(event.versionId),
+        createdAt: Date.now(),
+        routedAt: null,
+      },
+    ]);
   }
 
   /** Claims up to `limit` unrouted outbox rows, oldest first (concurrent PostgreSQL relays take different rows). */

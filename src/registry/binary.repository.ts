@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { insertRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { BinaryEntity } from './binary.entity.js';
 
@@ -8,7 +9,7 @@ export class BinaryRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async insert(row: BinaryEntity, manager: EntityManager = this.dataSource.manager): Promise<void> {
-    await manager.insert(BinaryEntity, row);
+    await insertRows(manager, BinaryEntity, [row]);
   }
 
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<BinaryEntity | null> {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { insertRows, selectRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 
@@ -8,7 +9,7 @@ export class DocumentBundleRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async insert(manager: EntityManager, row: DocumentBundleEntity): Promise<void> {
-    await manager.insert(DocumentBundleEntity, row);
+    await insertRows(manager, DocumentBundleEntity, [row]);
   }
 
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<DocumentBundleEntity | null> {
@@ -16,13 +17,16 @@ export class DocumentBundleRepository {
   }
 
   /** The document stored under Bundle.identifier; without `system`, any system with that value. */
-  findByIdentifier(
+  async findByIdentifier(
     identifier: { system?: string; value: string },
     manager: EntityManager = this.dataSource.manager,
   ): Promise<DocumentBundleEntity | null> {
-    return manager.getRepository(DocumentBundleEntity).findOneBy({
-      identifierValue: identifier.value,
-      ...(identifier.system ? { identifierSystem: identifier.system } : {}),
-    });
+    const [row] = identifier.system
+      ? await selectRows(manager, DocumentBundleEntity, 'identifier_value = ? AND identifier_system = ? LIMIT 1', [
+          identifier.value,
+          identifier.system,
+        ])
+      : await selectRows(manager, DocumentBundleEntity, 'identifier_value = ? LIMIT 1', [identifier.value]);
+    return row ?? null;
   }
 }

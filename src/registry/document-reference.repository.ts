@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { insertRows, selectRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { FhirResource } from './fhir-json.js';
 import { DocumentReferenceEntity } from './document-reference.entity.js';
@@ -52,25 +53,21 @@ export class DocumentReferenceRepository {
       resource: json,
     };
     if (versionId === 1) {
-      await manager.insert(DocumentReferenceEntity, row);
+      await insertRows(manager, DocumentReferenceEntity, [row]);
     } else {
       const { id, ...changes } = row;
       await manager.update(DocumentReferenceEntity, { id }, changes);
       await manager.delete(DocumentReferenceTokenEntity, { documentReferenceId: id });
     }
     const tokens = documentReferenceTokens(resource, recipientsOf(resource));
-    if (tokens.length > 0) {
-      await manager.insert(
-        DocumentReferenceTokenEntity,
-        tokens.map((t) => ({ ...t, documentReferenceId: resource.id })),
-      );
-    }
-    await manager.insert(DocumentReferenceVersionEntity, {
-      documentReferenceId: resource.id,
-      versionId,
-      lastUpdatedMs,
-      resource: json,
-    });
+    await insertRows(
+      manager,
+      DocumentReferenceTokenEntity,
+      tokens.map((t) => ({ ...t, documentReferenceId: resource.id }) as DocumentReferenceTokenEntity),
+    );
+    await insertRows(manager, DocumentReferenceVersionEntity, [
+      { documentReferenceId: resource.id, versionId, lastUpdatedMs, resource: json },
+    ]);
   }
 
   async findById(
@@ -94,16 +91,27 @@ export class DocumentReferenceRepository {
     manager: EntityManager,
     identifier: { system?: string; value: string },
   ): Promise<string | undefined> {
-    const token = await manager.getRepository(DocumentReferenceTokenEntity).findOneBy({
-      param: 'identifier',
-      code: identifier.value,
-      ...(identifier.system ? { system: identifier.system } : {}),
-    });
+    const [token] = identifier.system
+      ? await selectRows(manager, DocumentReferenceTokenEntity, 'param = ? AND code = ? AND system = ? LIMIT 1', [
+          'identifier',
+          identifier.value,
+          identifier.system,
+        ])
+      : await selectRows(manager, DocumentReferenceTokenEntity, 'param = ? AND code = ? LIMIT 1', [
+          'identifier',
+          identifier.value,
+        ]);
     return token?.documentReferenceId;
   }
 
   async findByBundleId(manager: EntityManager | undefined, bundleId: string): Promise<DocumentReferenceEntity | null> {
-    return (manager ?? this.dataSource.manager).getRepository(DocumentReferenceEntity).findOneBy({ bundleId });
+    const [row] = await selectRows(
+      manager ?? this.dataSource.manager,
+      DocumentReferenceEntity,
+      'bundle_id = ? LIMIT 1',
+      [bundleId],
+    );
+    return row ?? null;
   }
 
   /** Every version, newest first. */

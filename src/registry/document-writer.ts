@@ -278,10 +278,12 @@ export class DocumentWriter {
       }
       claimed.add(key);
     };
+    // a retry-able plan's document identifier was just looked up by earlierSubmission
+    const lookedUp = plan.onStoredIdentifier === 'retry' && plan.documents.length === 1;
     for (const document of plan.documents) {
       const { system, value } = document.identifier;
       claim(system, value, 'The document identifier', document.expression);
-      const existing = await this.bundles.findByIdentifier({ system, value }, manager);
+      const existing = lookedUp ? null : await this.bundles.findByIdentifier({ system, value }, manager);
       if (existing) {
         throw new FhirError(
           409,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { insertRows } from '../database/plain-sql.js';
 import { Brackets, DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import type { DateCondition } from './document-reference-search.js';
 import type { SubmissionSetSearch } from './submission-set-search.js';
@@ -10,7 +11,7 @@ export class SubmissionSetRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async insert(manager: EntityManager, row: SubmissionSetEntity): Promise<void> {
-    await manager.insert(SubmissionSetEntity, row);
+    await insertRows(manager, SubmissionSetEntity, [row]);
   }
 
   async findById(id: string): Promise<SubmissionSetEntity | null> {
