@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { signLocalToken } from '../../src/auth/local-issuer.js';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
@@ -602,14 +603,75 @@ function notified(requests: ReceivedWebhook[]): { id: string; webhookId: string 
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const processes = new Set<ServerProcess>();
-const cleanups: (() => Promise<void>)[] = [];
+/**
+ * What one test started. The two dialects run concurrently (most of each is waiting for notifications), so each test
+ * releases its own: its server processes are SIGKILLed and its clean-ups run, last first, even when it fails.
+ */
+class Resources {
+  private readonly servers = new Set<ServerProcess>();
+  private readonly cleanups: (() => Promise<void>)[] = [];
+
+  async start(env: Record<string, string>): Promise<ServerProcess> {
+    const server = await startServerProcess(env);
+    this.servers.add(server);
+    return server;
+  }
+
+  async stop(server: ServerProcess, signal: NodeJS.Signals): Promise<void> {
+    await server.kill(signal);
+    this.servers.delete(server);
+  }
+
+  onRelease(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([...this.servers].map((server) => server.kill('SIGKILL')));
+    this.servers.clear();
+    for (const cleanup of this.cleanups.splice(0).reverse()) {
+      await cleanup();
+    }
+  }
+}
+
+const unreleased = new Set<Resources>();
+
+async function withResources(body: (resources: Resources) => Promise<void>): Promise<void> {
+  const resources = new Resources();
+  unreleased.add(resources);
+  try {
+    await body(resources);
+  } finally {
+    await resources.release();
+    unreleased.delete(resources);
+  }
+}
+
+/** Deletes the Redis keys of one test's queue prefix. */
+async function dropQueue(prefix: string): Promise<void> {
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) {
+        await redis.del(...keys);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
 
 interface Setup {
   dataDir: string;
   blobDir: string;
   env: Record<string, string>;
   reader: DatabaseReader;
+  resources: Resources;
 }
 
 describe('SIGKILL under concurrent write load (compiled server)', () => {
@@ -620,28 +682,11 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
     receiver = await startWebhookReceiver();
   }, 240_000);
 
-  afterEach(async () => {
-    await Promise.all([...processes].map((server) => server.kill('SIGKILL')));
-    processes.clear();
-    for (const cleanup of cleanups.splice(0).reverse()) {
-      await cleanup();
-    }
-  }, 60_000);
-
   afterAll(async () => {
+    // a safety net: each test releases its own (hooks do not run around concurrent tests)
+    await Promise.all([...unreleased].map((resources) => resources.release()));
     await receiver?.close();
-  });
-
-  async function start(env: Record<string, string>): Promise<ServerProcess> {
-    const server = await startServerProcess(env);
-    processes.add(server);
-    return server;
-  }
-
-  async function stop(server: ServerProcess, signal: NodeJS.Signals): Promise<void> {
-    await server.kill(signal);
-    processes.delete(server);
-  }
+  }, 60_000);
 
   const tokenFor = (dataDir: string, org: string) =>
     signLocalToken(dataDir, {
@@ -708,13 +753,13 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
       phaseStart = Date.now();
       process.stderr.write(`[crash-under-load ${dialect}] ${phases.at(-1)}\n`);
     };
-    const { env, dataDir, blobDir, reader } = setup;
+    const { env, dataDir, blobDir, reader, resources } = setup;
     const gpHook = `/gp-${randomUUID()}`;
     const trustHook = `/trust-${randomUUID()}`;
 
     // 1. A full server (api and worker), with the GP subscribed to what is addressed to it (Bundles and ITI-65
     //    documents name GP Y12345) and the trust to what it holds (everything here, pointers included).
-    const server = await start(env);
+    const server = await resources.start(env);
     const gp = await tokenFor(dataDir, 'Y12345');
     const rtg = await tokenFor(dataDir, 'RTG');
     await subscribe(server, gp, GP_CRITERIA, receiver.url(gpHook));
@@ -740,7 +785,7 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
       await settle(10);
     }
     stopping = true; // no client starts another request; the ones in flight stay in flight
-    await stop(server, 'SIGKILL');
+    await resources.stop(server, 'SIGKILL');
     await Promise.all(clients);
     phase('load until kill');
 
@@ -771,7 +816,7 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
     phase('crash-state checks');
 
     // 3b. Restart on the same data; every unanswered submission is retried with the same bytes.
-    const restarted = await start(env);
+    const restarted = await resources.start(env);
     phase('restart');
     for (const [i, submission] of unanswered.entries()) {
       submission.retry = await send(restarted.baseUrl, rtg, submission);
@@ -841,7 +886,7 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
     }
 
     // 4. After a clean stop the database is whole, and the audit chain verifies.
-    await stop(restarted, 'SIGTERM');
+    await resources.stop(restarted, 'SIGTERM');
     const final = await snapshot(reader);
     expect([...final.references.keys()].sort()).toEqual([...settled.references.keys()].sort());
     expect(await halfVisible(final, blobDir)).toEqual([]);
@@ -891,34 +936,39 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
     LOG_LEVEL: 'error',
   });
 
-  it('SQLite + file blobs: every acknowledged write survives, nothing is half-visible, every retry succeeds', async () => {
-    const dir = await makeTempDir('registry-crash-load-sqlite');
-    cleanups.push(() => dir.remove());
-    const file = path.join(dir.path, 'registry.db');
-    await crashUnderLoad(
-      {
-        dataDir: dir.path,
-        blobDir: path.join(dir.path, 'blobs'),
-        env: { ...(await baseEnv(dir.path)), DATABASE_URL: `sqlite:${file}` },
-        reader: sqliteReader(file),
-      },
-      'sqlite',
-    );
-  }, 240_000);
+  it.concurrent(
+    'SQLite + file blobs: every acknowledged write survives, nothing is half-visible, every retry succeeds',
+    () =>
+      withResources(async (resources) => {
+        const dir = await makeTempDir('registry-crash-load-sqlite');
+        resources.onRelease(() => dir.remove());
+        const env = { ...(await baseEnv(dir.path)), DATABASE_URL: `sqlite:${path.join(dir.path, 'registry.db')}` };
+        resources.onRelease(() => dropQueue(env.QUEUE_PREFIX));
+        const reader = sqliteReader(path.join(dir.path, 'registry.db'));
+        await crashUnderLoad(
+          { dataDir: dir.path, blobDir: path.join(dir.path, 'blobs'), env, reader, resources },
+          'sqlite',
+        );
+      }),
+    240_000,
+  );
 
-  it('PostgreSQL + file blobs: every acknowledged write survives, nothing is half-visible, every retry succeeds', async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    const dir = await makeTempDir('registry-crash-load-pg');
-    cleanups.push(() => dir.remove());
-    await crashUnderLoad(
-      {
-        dataDir: dir.path,
-        blobDir: path.join(dir.path, 'blobs'),
-        env: { ...(await baseEnv(dir.path)), DATABASE_URL: database.url },
-        reader: postgresReader(database.url),
-      },
-      'postgres',
-    );
-  }, 240_000);
+  it.concurrent(
+    'PostgreSQL + file blobs: every acknowledged write survives, nothing is half-visible, every retry succeeds',
+    () =>
+      withResources(async (resources) => {
+        const database = await createTestDatabase();
+        resources.onRelease(() => database.drop());
+        const dir = await makeTempDir('registry-crash-load-pg');
+        resources.onRelease(() => dir.remove());
+        const env = { ...(await baseEnv(dir.path)), DATABASE_URL: database.url };
+        resources.onRelease(() => dropQueue(env.QUEUE_PREFIX));
+        const reader = postgresReader(database.url);
+        await crashUnderLoad(
+          { dataDir: dir.path, blobDir: path.join(dir.path, 'blobs'), env, reader, resources },
+          'postgres',
+        );
+      }),
+    240_000,
+  );
 });
