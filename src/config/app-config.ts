@@ -64,6 +64,7 @@ export abstract class AppConfig {
     readonly failuresBeforeError: number;
     readonly deliveryConcurrency: number;
     readonly relayPollMs: number;
+    readonly reofferMs: number;
     readonly heartbeatCheckSeconds: number;
   };
 }
@@ -203,6 +204,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'DELIVERY_CONCURRENCY', default: '10', doc: 'webhook deliveries a worker process runs at once' },
   { name: 'OUTBOX_POLL_MS', default: '200', doc: 'how often the worker looks for new notification events' },
+  {
+    name: 'DELIVERY_REOFFER_MS',
+    default: '600000',
+    doc: 'a notification queued this long ago and still undelivered is queued again under the same job id (its job may have died with a worker killed twice mid-delivery); a job still queued is not doubled',
+  },
   {
     name: 'HEARTBEAT_CHECK_SECONDS',
     default: '30',
@@ -412,6 +418,7 @@ export function loadConfig(env: Env): AppConfig {
       failuresBeforeError: integer(env, 'DELIVERY_FAILURES_BEFORE_ERROR', 1, 1000),
       deliveryConcurrency: integer(env, 'DELIVERY_CONCURRENCY', 1, 1000),
       relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
+      reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
     },
   };

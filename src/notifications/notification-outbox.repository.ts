@@ -111,6 +111,24 @@ export class NotificationOutboxRepository {
     );
   }
 
+  /**
+   * Claims up to `limit` events of active subscriptions that were queued before `queuedBefore`, are still
+   * undelivered and occurred after `occurredAfter` (older ones were given up).
+   */
+  claimStale(
+    manager: EntityManager,
+    queuedBefore: number,
+    occurredAfter: number,
+    limit: number,
+  ): Promise<PendingEventRow[]> {
+    return manager.query<PendingEventRow[]>(
+      `SELECT e.id, e.subscription_id, e.outbox_id FROM subscription_event e ` +
+        `JOIN subscription s ON s.id = e.subscription_id ` +
+        `WHERE e.enqueued_at < ${Number(queuedBefore)} AND e.delivered_at IS NULL AND e.occurred_at > ${Number(occurredAfter)} ` +
+        `AND s.status = 'active' ORDER BY e.enqueued_at LIMIT ${limit}${this.postgres ? ' FOR UPDATE OF e SKIP LOCKED' : ''}`,
+    );
+  }
+
   async markEnqueued(manager: EntityManager, ids: string[], now: number): Promise<void> {
     await manager
       .createQueryBuilder()

@@ -2,7 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
-import { NotificationOutboxRepository, type OutboxRow } from './notification-outbox.repository.js';
+import {
+  NotificationOutboxRepository,
+  type OutboxRow,
+  type PendingEventRow,
+} from './notification-outbox.repository.js';
 import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
 import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionEntity } from './subscription.entity.js';
@@ -143,10 +147,24 @@ export class OutboxRelay {
     }
   }
 
-  /** Enqueues events that have no job yet; when Redis is down they stay marked pending for the next pass. */
+  /**
+   * Enqueues events that have no job yet; when Redis is down they stay marked pending for the next pass. Events
+   * queued DELIVERY_REOFFER_MS ago and still undelivered are offered again under the same job id: a job still queued
+   * is not doubled, and one lost (a worker killed twice during the same delivery, a Redis that lost its data) is
+   * replaced.
+   */
   async enqueuePending(): Promise<void> {
+    await this.enqueueClaimed((manager) => this.outboxRows.claimUnenqueued(manager, 500));
+    const now = Date.now();
+    const { reofferMs, retryHours } = this.config.notifications;
+    await this.enqueueClaimed((manager) =>
+      this.outboxRows.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100),
+    );
+  }
+
+  private async enqueueClaimed(claim: (manager: EntityManager) => Promise<PendingEventRow[]>): Promise<void> {
     const work = async (manager: EntityManager) => {
-      const rows = await this.outboxRows.claimUnenqueued(manager, 500);
+      const rows = await claim(manager);
       if (rows.length === 0) {
         return;
       }
