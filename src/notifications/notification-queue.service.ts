@@ -132,8 +132,9 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     for (const name of names) {
       // Bull adds each named handler's concurrency together; split the budget across the three names.
       const concurrency = Math.max(1, Math.floor(this.config.notifications.deliveryConcurrency / names.length));
-      this.worker.process(name, concurrency, handler).catch((error: Error) => {
-        this.logger.error(`Delivery worker stopped: ${error.message}`);
+      // Bull rejects with undefined when the queue closes right after it started
+      this.worker.process(name, concurrency, handler).catch((error: unknown) => {
+        this.logger.error(`Delivery worker stopped: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
   }
