@@ -108,6 +108,8 @@ export async function openLoop(options: {
 }): Promise<void> {
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
+  // caught at once: a request failing while later ones are still being sent must not crash the bench unhandled
+  let failure: unknown;
   for (let i = 0; i < options.count; i += 1) {
     const due = started + (i * 1000) / options.rate;
     const wait = due - performance.now();
@@ -117,10 +119,18 @@ export async function openLoop(options: {
     const request = options.request(i);
     const sentAt = performance.now();
     inFlight.push(
-      send(options.pool, request, options.expected).then(() => options.onSent(i, sentAt, performance.now())),
+      send(options.pool, request, options.expected).then(
+        () => options.onSent(i, sentAt, performance.now()),
+        (error: unknown) => {
+          failure ??= error;
+        },
+      ),
     );
   }
   await Promise.all(inFlight);
+  if (failure) {
+    throw failure instanceof Error ? failure : new Error(JSON.stringify(failure));
+  }
 }
 
 /** The medians of a server's rounds: each figure's median over the rounds, taken separately. */

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
 /** One request's share of a group commit: database work only, safe to run again if its batch fails to commit. */
@@ -33,6 +33,7 @@ type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
  */
 @Injectable()
 export class GroupCommitter {
+  private readonly logger = new Logger(GroupCommitter.name);
   private readonly pending: PendingUnit[] = [];
   private readonly starts: BatchStart[] = [];
   private readonly inside = new AsyncLocalStorage<EntityManager>();
@@ -41,6 +42,8 @@ export class GroupCommitter {
   /** Batches committed so far, and the units they held (for the metrics and the tests). */
   batchesCommitted = 0;
   unitsCommitted = 0;
+  /** Batches whose transaction failed as a whole, so that each unit ran again alone (should stay 0). */
+  batchesFailed = 0;
 
   // batches run in the context the committer was made in, not in that of whichever request happened to start one
   private readonly detached = AsyncLocalStorage.snapshot();
@@ -125,6 +128,10 @@ export class GroupCommitter {
         batch[0].reject(error);
         return;
       }
+      this.batchesFailed += 1;
+      this.logger.warn(
+        `A group commit of ${batch.length} units failed (${error instanceof Error ? error.message : String(error)}); each runs again alone`,
+      );
       // nothing of this batch is durable: each unit again by itself, as it would have run alone
       for (const unit of batch) {
         await this.commit([unit]);

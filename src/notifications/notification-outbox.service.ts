@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   DataSource,
@@ -18,6 +19,7 @@ import { NotificationOutboxRepository } from './notification-outbox.repository.j
 export class NotificationOutbox implements DocumentEventLog, OnModuleInit, EntitySubscriberInterface {
   private readonly pending = new WeakSet<QueryRunner>();
   private readonly listeners = new Set<() => void>();
+  private readonly detached = AsyncLocalStorage.snapshot();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -40,6 +42,10 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
   }
 
   afterTransactionCommit(event: TransactionCommitEvent): void {
+    // TypeORM broadcasts this for a released savepoint too (a group commit's unit): wait for the real commit
+    if (event.queryRunner.isTransactionActive) {
+      return;
+    }
     if (this.pending.has(event.queryRunner)) {
       this.pending.delete(event.queryRunner);
       this.poke();
@@ -58,8 +64,12 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
 
   /** Tells local listeners that events are waiting. */
   poke(): void {
-    for (const listener of this.listeners) {
-      listener();
-    }
+    // outside the committing transaction's async context: a listener that opens a transaction must queue behind the
+    // next one, not nest into a transaction that has just ended (on SQLite they share one connection)
+    this.detached(() => {
+      for (const listener of this.listeners) {
+        listener();
+      }
+    });
   }
 }
