@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
-import { json } from '../utils/http.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
+import { subscribeUntilActive } from '../utils/subscriptions.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -33,24 +33,13 @@ describe('a notification whose delivery job was lost', () => {
 
   it('is queued again and delivered, under the same webhook-id', async () => {
     const path = `/reoffer-${randomUUID()}`;
-    const created = await t.fetch('/fhir/Subscription', {
-      method: 'POST',
-      headers: { 'content-type': FHIR_JSON },
-      body: JSON.stringify({
-        resourceType: 'Subscription',
-        status: 'requested',
-        reason: 'reoffer test',
-        criteria: `DocumentReference?custodian.identifier=RTG&patient.identifier=${NHS}|9434765919`,
-        channel: { type: 'rest-hook', endpoint: receiver.url(path), payload: FHIR_JSON },
-      }),
-    });
-    expect(created.status).toBe(201);
-    const { id } = await json(created);
-    await receiver.waitFor(path, (r) => r.length >= 1); // the handshake
-    for (let i = 0; (await json(await t.fetch(`/fhir/Subscription/${id}`))).status !== 'active'; i++) {
-      expect(i).toBeLessThan(100);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const id = await subscribeUntilActive(
+      t,
+      receiver,
+      path,
+      `DocumentReference?custodian.identifier=RTG&patient.identifier=${NHS}|9434765919`,
+      'reoffer test',
+    );
 
     const document = aDischargeSummaryR4({
       identifier: { system: 'https://tools.ietf.org/html/rfc4122', value: randomUUID() },

@@ -3,6 +3,7 @@ import { aDischargeSummaryR4 } from '../fixtures/documents.js';
 import { json } from '../utils/http.js';
 import { startRedisServer, type TestRedis } from '../utils/redis-server.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
+import { subscribeUntilActive } from '../utils/subscriptions.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -31,24 +32,13 @@ describe('notifications while Redis is down', () => {
 
   it('accepts documents during the outage and delivers every notification exactly once when Redis returns', async () => {
     const path = `/outage-${randomUUID()}`;
-    const created = await t.fetch('/fhir/Subscription', {
-      method: 'POST',
-      headers: { 'content-type': FHIR_JSON },
-      body: JSON.stringify({
-        resourceType: 'Subscription',
-        status: 'requested',
-        reason: 'outage test',
-        criteria: `DocumentReference?custodian.identifier=RTG&patient.identifier=${NHS}|9434765919`,
-        channel: { type: 'rest-hook', endpoint: receiver.url(path), payload: FHIR_JSON },
-      }),
-    });
-    expect(created.status).toBe(201);
-    const { id } = await json(created);
-    await receiver.waitFor(path, (r) => r.length >= 1);
-    for (let i = 0; (await json(await t.fetch(`/fhir/Subscription/${id}`))).status !== 'active'; i++) {
-      expect(i).toBeLessThan(100);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await subscribeUntilActive(
+      t,
+      receiver,
+      path,
+      `DocumentReference?custodian.identifier=RTG&patient.identifier=${NHS}|9434765919`,
+      'outage test',
+    );
 
     await redis.stop();
     for (let i = 0; i < 3; i++) {

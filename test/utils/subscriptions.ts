@@ -1,0 +1,43 @@
+import type { TestApp } from './test-app.js';
+import type { WebhookReceiver } from './webhook-receiver.js';
+
+const FHIR_JSON = 'application/fhir+json';
+
+/**
+ * Creates a rest-hook Subscription to `receiver` at `path` (organisation RTG unless told), waits for its handshake
+ * and until it is active; returns its id.
+ */
+export async function subscribeUntilActive(
+  t: TestApp,
+  receiver: WebhookReceiver,
+  path: string,
+  criteria: string,
+  reason = 'test subscription',
+): Promise<string> {
+  const created = await t.fetch('/fhir/Subscription', {
+    method: 'POST',
+    headers: { 'content-type': FHIR_JSON },
+    body: JSON.stringify({
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason,
+      criteria,
+      channel: { type: 'rest-hook', endpoint: receiver.url(path), payload: FHIR_JSON },
+    }),
+  });
+  const body = (await created.json()) as { id?: string };
+  if (created.status !== 201 || !body.id) {
+    throw new Error(`creating the Subscription answered ${created.status}: ${JSON.stringify(body)}`);
+  }
+  await receiver.waitFor(path, (r) => r.length >= 1); // the handshake
+  for (let i = 0; ; i++) {
+    const current = (await (await t.fetch(`/fhir/Subscription/${body.id}`)).json()) as { status?: string };
+    if (current.status === 'active') {
+      return body.id;
+    }
+    if (i >= 100) {
+      throw new Error(`Subscription/${body.id} is still ${current.status} after 5 s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
