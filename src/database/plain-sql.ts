@@ -41,6 +41,7 @@ function shapeOf(metadata: EntityMetadata): Shape {
       table: metadata.tableName,
       columns,
       insertable: columns.filter((c) => !c.generated),
+      // qualified by the table's own name, which an alias in FROM hides: so unqualified (one table per FROM)
       selectList: columns.map((c) => `"${c.name}"`).join(', '),
     };
     shapes.set(metadata, shape);
@@ -51,7 +52,7 @@ function shapeOf(metadata: EntityMetadata): Shape {
 const isPostgres = (manager: EntityManager): boolean => manager.connection.options.type === 'postgres';
 
 /** `?` placeholders as the dialect wants them (PostgreSQL numbers them). */
-function placeholders(manager: EntityManager, sql: string): string {
+export function placeholders(manager: EntityManager, sql: string): string {
   if (!isPostgres(manager)) {
     return sql;
   }
@@ -86,16 +87,21 @@ export async function insertRows<T extends ObjectLiteral>(
   }
 }
 
-/** Rows of `entity` matching `where` (SQL with `?` placeholders), mapped to the entity's properties. */
+/**
+ * Rows of `entity` matching `where` (SQL with `?` placeholders; ORDER BY and LIMIT may follow), mapped to the
+ * entity's properties. `alias` names the table for the clauses.
+ */
 export async function selectRows<T extends ObjectLiteral>(
   manager: EntityManager,
   entity: EntityTarget<T>,
   where: string,
   parameters: unknown[],
+  alias?: string,
 ): Promise<T[]> {
   const { table, columns, selectList } = shapeOf(manager.connection.getMetadata(entity));
+  const from = alias ? `"${table}" ${alias}` : `"${table}"`;
   const raw = await manager.query<Record<string, unknown>[]>(
-    placeholders(manager, `SELECT ${selectList} FROM "${table}" WHERE ${where}`),
+    placeholders(manager, `SELECT ${selectList} FROM ${from} WHERE ${where}`),
     parameters,
   );
   return raw.map((record) => {
@@ -105,4 +111,40 @@ export async function selectRows<T extends ObjectLiteral>(
     }
     return row as T;
   });
+}
+
+/** Counts rows of a query (`from` and `where` with `?` placeholders). */
+export async function countRows(
+  manager: EntityManager,
+  from: string,
+  where: string,
+  parameters: unknown[],
+): Promise<number> {
+  const [row] = await manager.query<{ n: string | number }[]>(
+    placeholders(manager, `SELECT COUNT(*) AS n FROM ${from} WHERE ${where}`),
+    parameters,
+  );
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Named parameters (`:name`, and `:...name` for a list) as `?` placeholders with their values in order, for SQL
+ * built from fragments. The SQL must hold no other colon followed by a letter (no literals with one, no `::` casts).
+ */
+export function positional(sql: string, named: Record<string, unknown>): { sql: string; parameters: unknown[] } {
+  const parameters: unknown[] = [];
+  const text = sql.replace(/:(\.\.\.)?([A-Za-z_][A-Za-z0-9_]*)/g, (_, spread: string | undefined, name: string) => {
+    if (!(name in named)) {
+      throw new Error(`SQL parameter :${name} has no value`);
+    }
+    const value = named[name];
+    if (spread) {
+      const list = value as unknown[];
+      parameters.push(...list);
+      return list.map(() => '?').join(', ');
+    }
+    parameters.push(value);
+    return '?';
+  });
+  return { sql: text, parameters };
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, type SelectQueryBuilder } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { countRows, placeholders, positional, selectRows } from '../database/plain-sql.js';
 import { AppConfig } from '../config/app-config.js';
 import { DocumentReferenceEntity } from './document-reference.entity.js';
 import {
@@ -135,12 +136,18 @@ export class DocumentReferenceSearchRepository {
   ) {}
 
   async search(plan: SearchPlan): Promise<SearchPage> {
-    const total = plan.total === 'none' && !plan.totalOnly ? undefined : await this.filtered(plan).getCount();
+    const manager = this.dataSource.manager;
+    const filter = this.filtered(plan);
+    const total =
+      plan.total === 'none' && !plan.totalOnly
+        ? undefined
+        : await countRows(manager, 'document_reference d', filter.sql, filter.parameters);
     if (plan.totalOnly) {
       return { rows: [], total };
     }
     const backwards = plan.cursor?.direction === 'previous';
-    const fetched = await this.pageQuery(plan).getMany();
+    const page = this.pageQuery(plan);
+    const fetched = await selectRows(manager, DocumentReferenceEntity, page.where, page.parameters, 'd');
     const hasMore = fetched.length > plan.count;
     const rows = fetched.slice(0, plan.count);
     if (backwards) {
@@ -164,37 +171,47 @@ export class DocumentReferenceSearchRepository {
    */
   async matches(criteria: string, documentReferenceId: string): Promise<boolean> {
     const plan = parseCriteria(criteria, { baseUrl: this.config.baseUrl });
-    const count = await this.filtered(plan).andWhere('d.id = :matchId', { matchId: documentReferenceId }).getCount();
-    return count > 0;
+    const filter = this.filtered(plan, [['d.id = :matchId', { matchId: documentReferenceId }]]);
+    return (await countRows(this.dataSource.manager, 'document_reference d', filter.sql, filter.parameters)) > 0;
   }
 
-  /** The query of one page (count + 1 rows, to know whether another follows); public so tests can EXPLAIN it. */
-  pageQuery(plan: SearchPlan): SelectQueryBuilder<DocumentReferenceEntity> {
-    const query = this.filtered(plan);
+  /**
+   * The SQL of one page (count + 1 rows, to know whether another follows) after `SELECT ... FROM document_reference d
+   * WHERE`; public so tests can EXPLAIN it.
+   */
+  pageQuery(plan: SearchPlan): { sql: string; where: string; parameters: unknown[] } {
     const cursor = plan.cursor;
     const descending = plan.sort.descending !== (cursor?.direction === 'previous');
     const key = this.sortExpression(plan);
+    const extra: [string, Params][] = [];
     if (cursor) {
       const op = descending ? '<' : '>';
-      query.andWhere(`(${key} ${op} :cursorKey OR (${key} = :cursorKey AND d.id ${op} :cursorId))`, {
-        cursorKey: cursor.key,
-        cursorId: cursor.id,
-      });
+      extra.push([
+        `(${key} ${op} :cursorKey OR (${key} = :cursorKey AND d.id ${op} :cursorId))`,
+        { cursorKey: cursor.key, cursorId: cursor.id },
+      ]);
     }
+    const filter = this.filtered(plan, extra);
     const order = descending ? 'DESC' : 'ASC';
-    return query
-      .orderBy(key, order)
-      .addOrderBy('d.id', order)
-      .limit(plan.count + 1);
+    const where = `${filter.sql} ORDER BY ${key} ${order}, d.id ${order} LIMIT ${Number(plan.count) + 1}`;
+    const sql = placeholders(this.dataSource.manager, `SELECT d.* FROM document_reference d WHERE ${where}`);
+    return { sql, where, parameters: filter.parameters };
   }
 
-  private filtered(plan: SearchPlan): SelectQueryBuilder<DocumentReferenceEntity> {
-    const query = this.dataSource.getRepository(DocumentReferenceEntity).createQueryBuilder('d');
+  /** The plan's clauses (and `extra` ones) as one WHERE condition with `?` placeholders. */
+  private filtered(plan: SearchPlan, extra: [string, Params][] = []): { sql: string; parameters: unknown[] } {
+    const parts: string[] = [];
+    const named: Params = {};
     plan.clauses.forEach((clause, i) => {
       const [sql, params] = clauseSql(clause, `c${i}`);
-      query.andWhere(sql, params);
+      parts.push(`(${sql})`);
+      Object.assign(named, params);
     });
-    return query;
+    for (const [sql, params] of extra) {
+      parts.push(`(${sql})`);
+      Object.assign(named, params);
+    }
+    return positional(parts.length > 0 ? parts.join(' AND ') : '1 = 1', named);
   }
 
   // Documents without a date sort as the oldest, so keyset comparisons never meet NULL.
