@@ -31,6 +31,8 @@ export class OutboxRelay {
   private unsubscribe?: () => void;
   private readonly offered = new Map<string, number>();
 
+  private staleCheckedAt = 0;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly outbox: NotificationOutbox,
@@ -157,6 +159,11 @@ export class OutboxRelay {
     await this.enqueueClaimed((manager) => this.outboxRows.claimUnenqueued(manager, 500));
     const now = Date.now();
     const { reofferMs, retryHours } = this.config.notifications;
+    // a tenth of the re-offer delay is soon enough to look again; every pass would be wasted queries
+    if (now - this.staleCheckedAt < reofferMs / 10) {
+      return;
+    }
+    this.staleCheckedAt = now;
     await this.enqueueClaimed((manager) =>
       this.outboxRows.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100),
     );

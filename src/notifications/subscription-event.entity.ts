@@ -7,6 +7,8 @@ import type { DocumentEventKind } from '../registry/document-events.js';
 @Index('uq_subscription_event_number', ['subscriptionId', 'eventNumber'], { unique: true })
 @Index('uq_subscription_event_outbox', ['subscriptionId', 'outboxId'], { unique: true })
 @Index('ix_subscription_event_unqueued', ['enqueuedAt'])
+// the undelivered events only, so finding stale ones does not walk every event ever delivered
+@Index('ix_subscription_event_undelivered', ['enqueuedAt'], { where: 'delivered_at IS NULL' })
 export class SubscriptionEventEntity {
   /** Also the Standard Webhooks `webhook-id`: stable across retries. */
   @PrimaryColumn({ type: 'varchar', length: 64 })

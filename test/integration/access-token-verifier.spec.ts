@@ -209,6 +209,36 @@ describe('AccessTokenVerifier key rotation', () => {
     expect(jwks.fetches).toBe(1);
   });
 
+  it('remembers a verified token: the same token is answered again without checking its signature', async () => {
+    const verifier = new AccessTokenVerifier(loadConfig({ ...jwks.env(), DATA_DIR: dataDir }));
+    // every signature check starts by resolving the key: count those
+    const internals = verifier as unknown as { resolveKey: (...args: unknown[]) => unknown };
+    const resolveKey = internals.resolveKey;
+    let keyLookups = 0;
+    internals.resolveKey = (...args: unknown[]) => {
+      keyLookups += 1;
+      return resolveKey(...args);
+    };
+    const token = await jwks.sign(aToken({ ttlSeconds: 60 }));
+    const principal = await verifier.verify(token);
+    expect(await verifier.verify(token)).toEqual(principal);
+    expect(Object.isFrozen(await verifier.verify(token))).toBe(true);
+    expect(keyLookups).toBe(1);
+    // another token is checked in full
+    await verifier.verify(await jwks.sign(aToken({ ttlSeconds: 60 })));
+    expect(keyLookups).toBe(2);
+  });
+
+  it('forgets a remembered token when it expires, and refuses it then', async () => {
+    const verifier = new AccessTokenVerifier(
+      loadConfig({ ...jwks.env(), DATA_DIR: dataDir, AUTH_CLOCK_TOLERANCE_SECONDS: '0' }),
+    );
+    const token = await jwks.sign(aToken({ ttlSeconds: 2 }));
+    await verifier.verify(token);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await expectUnauthorized(verifier.verify(token), /expired/);
+  });
+
   it('answers 503 (not 401) when the JWKS cannot be fetched', async () => {
     const env = jwks.env();
     const token = await jwks.sign(aToken());
