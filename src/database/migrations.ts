@@ -15,6 +15,8 @@ import { SubscriptionGrant1795740000000 } from './migrations/sqlite/179574000000
 
 import { AuditEventParties1795760000001 } from './migrations/postgres/1795760000001-AuditEventParties.js';
 import { AuditEventParties1795760000000 } from './migrations/sqlite/1795760000000-AuditEventParties.js';
+import { UndeliveredEventIndex1796006762259 } from './migrations/postgres/1796006762259-UndeliveredEventIndex.js';
+import { UndeliveredEventIndex1796006761615 } from './migrations/sqlite/1796006761615-UndeliveredEventIndex.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -26,6 +28,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   SubscriptionGrant1795740000000,
   AuditCheckpoint1795745000000,
   AuditEventParties1795760000000,
+  UndeliveredEventIndex1796006761615,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -36,4 +39,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   SubscriptionGrant1795740000001,
   AuditCheckpoint1795745000001,
   AuditEventParties1795760000001,
+  UndeliveredEventIndex1796006762259,
 ];

@@ -28,25 +28,32 @@ export class FilesystemBlobStore extends BlobStore {
     const directory = path.dirname(finalPath);
     // Dot-prefixed so listKeys never mistakes a write in progress (or one left by a crash) for an object.
     const tempPath = path.join(directory, `.${path.basename(finalPath)}.tmp`);
+    let linked = false;
     try {
       await this.makeDurableDirectory(directory);
       const file = await open(tempPath, 'wx');
       try {
-        await Promise.all([hashing, pipeline(hasher, syncedFileSink(file))]);
+        await Promise.all([hashing, pipeline(hasher, fileSink(file))]);
+        // link() fails with EEXIST instead of replacing: objects are write-once.
+        await link(tempPath, finalPath);
+        linked = true;
+        // The file's bytes and its directory entry are flushed side by side: nothing refers to the key until put()
+        // returns (the registry row commits after), so their order on disk does not matter, only that both are done.
+        await Promise.all([file.datasync(), syncDirectory(directory)]);
       } finally {
         await file.close();
       }
-      // link() fails with EEXIST instead of replacing: objects are write-once.
-      await link(tempPath, finalPath);
     } catch (error) {
       hasher.destroy();
       body.destroy();
       await unlink(tempPath).catch(() => undefined);
+      if (linked) {
+        await unlink(finalPath).catch(() => undefined);
+      }
       throw error;
     }
-    // The object is complete and durable once linked; a leftover temp name is only litter.
+    // A leftover temp name (dot-prefixed, never listed) is only litter; the next directory flush records its removal.
     await unlink(tempPath).catch(() => undefined);
-    await syncDirectory(directory);
     return { key, ...hasher.digest() };
   }
 
@@ -154,17 +161,11 @@ async function* subdirectories(directory: string): AsyncIterable<string> {
   }
 }
 
-/**
- * Writes into an open file and fsyncs it before reporting finish. (A FileHandle write stream with
- * autoClose off never lets the handle close, and with it on closes before we could fsync.)
- */
-function syncedFileSink(file: FileHandle): Writable {
+/** Writes into an open file (a FileHandle write stream would close the handle, which the flush still needs). */
+function fileSink(file: FileHandle): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       writeFully(file, chunk).then(() => callback(), callback);
-    },
-    final(callback) {
-      file.sync().then(() => callback(), callback);
     },
   });
 }
