@@ -15,7 +15,8 @@ export interface NotifiedEvent {
 
 export interface StatusInput {
   subscriptionUrl: string;
-  topicUrl: string;
+  /** The SubscriptionTopic of a topic-based subscription; none for a classic R4 (criteria) one. */
+  topicUrl?: string;
   status: SubscriptionStatus;
   type: StatusType;
   eventsSinceSubscriptionStart: number;
@@ -31,7 +32,8 @@ export interface StatusInput {
 export function subscriptionStatus(input: StatusInput): Record<string, unknown> {
   const parameter: Record<string, unknown>[] = [
     { name: 'subscription', valueReference: { reference: input.subscriptionUrl } },
-    { name: 'topic', valueCanonical: input.topicUrl },
+    // a classic subscription has criteria, not a topic: a search string is no canonical URL
+    ...(input.topicUrl ? [{ name: 'topic', valueCanonical: input.topicUrl }] : []),
     { name: 'status', valueCode: input.status },
     { name: 'type', valueCode: input.type },
     { name: 'events-since-subscription-start', valueString: String(input.eventsSinceSubscriptionStart) },

@@ -193,13 +193,18 @@ export class SubscriptionService {
     });
   }
 
-  /** $status: the backport SubscriptionStatus (query-status), plus the latest delivery attempts. */
+  /**
+   * $status as the Backport IG defines it: a searchset Bundle whose entry is the SubscriptionStatus (R4: a
+   * backport-subscription-status-r4 Parameters, query-status); its `delivery-attempt` parameters list the latest
+   * attempts.
+   */
   async status(id: string, principal: Principal | undefined): Promise<Record<string, unknown>> {
     const row = await this.owned(id, principal);
     const attempts = await this.subscriptions.recentAttempts(id, 50);
-    return subscriptionStatus({
-      subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
-      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : row.matchQuery,
+    const subscriptionUrl = `${this.fhirBase}/Subscription/${id}`;
+    const status = subscriptionStatus({
+      subscriptionUrl,
+      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : undefined,
       status: row.status,
       type: 'query-status',
       eventsSinceSubscriptionStart: row.eventCount,
@@ -220,6 +225,13 @@ export class SubscriptionService {
         ],
       })),
     });
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: 1,
+      link: [{ relation: 'self', url: `${subscriptionUrl}/$status` }],
+      entry: [{ fullUrl: `urn:uuid:${String(status.id)}`, resource: status, search: { mode: 'match' } }],
+    };
   }
 
   /**
@@ -255,7 +267,7 @@ export class SubscriptionService {
     await this.disclosure.record(row, disclosures, 'notify-events', actor);
     return notificationBundle({
       subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
-      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : row.matchQuery,
+      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : undefined,
       status: row.status,
       type: 'query-event',
       eventsSinceSubscriptionStart: row.eventCount,

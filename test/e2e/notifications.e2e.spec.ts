@@ -312,7 +312,15 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     const events = requests.slice(1);
     expect(events.map((r) => r.status)).toEqual([503, 503, 503, 200]);
     expect(new Set(events.map((r) => r.headers['webhook-id'])).size).toBe(1);
-    const status = await json(await t.fetch(`/fhir/Subscription/${subscription.id}/$status`));
+    const bundle = await json(await t.fetch(`/fhir/Subscription/${subscription.id}/$status`));
+    // the Backport IG's $status: a searchset Bundle holding the SubscriptionStatus Parameters
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 1 });
+    expect(bundle.entry).toHaveLength(1);
+    const status = bundle.entry[0].resource;
+    expect(status.meta.profile).toEqual([expect.stringMatching(/backport-subscription-status-r4$/)]);
+    expect(bundle.entry[0].search).toEqual({ mode: 'match' });
+    // a classic (criteria) subscription has no topic to name
+    expect(status.parameter.some((p: { name: string }) => p.name === 'topic')).toBe(false);
     const attempts = status.parameter.filter((p: { name: string }) => p.name === 'delivery-attempt');
     expect(attempts).toHaveLength(5); // handshake + 3 failures + 1 success
     const codes = attempts.map(

@@ -262,7 +262,7 @@ describe.each(BACKENDS)('subscription disclosure on %s with %s blobs', (database
     expect(errored.error).toContain('system/DocumentReference.rs');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(receiver.at(path)).toHaveLength(1); // the handshake only
-    const status = await json(await t.fetch(`/fhir/Subscription/${id}/$status`, { org: PRACTICE }));
+    const status = (await json(await t.fetch(`/fhir/Subscription/${id}/$status`, { org: PRACTICE }))).entry[0].resource;
     const attempts = status.parameter.filter((p: { name: string }) => p.name === 'delivery-attempt');
     const refused = attempts.find((a: any) =>
       a.part.some((p: any) => p.name === 'type' && p.valueCode === 'event-notification'),
