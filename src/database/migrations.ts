@@ -17,6 +17,8 @@ import { AuditEventParties1795760000001 } from './migrations/postgres/1795760000
 import { AuditEventParties1795760000000 } from './migrations/sqlite/1795760000000-AuditEventParties.js';
 import { UndeliveredEventIndex1796006762259 } from './migrations/postgres/1796006762259-UndeliveredEventIndex.js';
 import { UndeliveredEventIndex1796006761615 } from './migrations/sqlite/1796006761615-UndeliveredEventIndex.js';
+import { CompositionDates1796010000001 } from './migrations/postgres/1796010000001-CompositionDates.js';
+import { CompositionDates1796010000000 } from './migrations/sqlite/1796010000000-CompositionDates.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -29,6 +31,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   AuditCheckpoint1795745000000,
   AuditEventParties1795760000000,
   UndeliveredEventIndex1796006761615,
+  CompositionDates1796010000000,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -40,4 +43,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   AuditCheckpoint1795745000001,
   AuditEventParties1795760000001,
   UndeliveredEventIndex1796006762259,
+  CompositionDates1796010000001,
 ];

@@ -38,7 +38,7 @@ describe('buildDocumentReference', () => {
         identifier: { system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' },
         display: 'Ms Alice Jones',
       },
-      date: '2024-03-08T16:25:00+00:00',
+      date: '2024-03-08T16:20:00+00:00', // Composition.date, not Bundle.timestamp (16:25)
       author: [
         {
           type: 'Practitioner',
@@ -156,10 +156,16 @@ describe('documentDate', () => {
   const createdAt = new Date('2024-03-09T08:00:00.000Z');
   const base = { timestamp: undefined, date: '2024-03-08' } as unknown as DocumentFacts;
 
-  it('uses Bundle.timestamp first', () => {
+  it('uses Composition.date first, whatever Bundle.timestamp says', () => {
     expect(
       documentDate({ ...base, timestamp: '2024-03-08T16:25:00+00:00', date: '2024-03-08T16:20:00Z' }, createdAt),
-    ).toBe('2024-03-08T16:25:00+00:00');
+    ).toBe('2024-03-08T16:20:00Z');
+  });
+
+  it('falls back to Bundle.timestamp when Composition.date has no time', () => {
+    expect(documentDate({ ...base, timestamp: '2024-03-08T16:25:00+00:00', date: '2024-03-08' }, createdAt)).toBe(
+      '2024-03-08T16:25:00+00:00',
+    );
   });
 
   it('uses Composition.date when it is precise to the second', () => {

@@ -31,12 +31,13 @@ const DOC_STATUS: Record<string, string> = {
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * DocumentReference.date is an R4 instant: the Bundle.timestamp (when the document was assembled) when there is one,
- * else Composition.date when it is precise to the second; a date-only Composition.date cannot be an instant without
- * inventing a time, so the indexing time is used instead.
+ * DocumentReference.date is an R4 instant, and means the same for every format: Composition.date (when the document
+ * was written: R4 and STU3 alike) when it is precise to the second; else Bundle.timestamp (R4 only: when it was
+ * assembled); else the indexing time, because a date-only Composition.date cannot be an instant without inventing a
+ * time. The `date` search and `_sort=date` follow it.
  */
 export function documentDate(facts: DocumentFacts, createdAt: Date): string {
-  for (const candidate of [facts.timestamp, facts.date]) {
+  for (const candidate of [facts.date, facts.timestamp]) {
     if (candidate !== undefined && INSTANT.test(candidate) && !Number.isNaN(Date.parse(candidate))) {
       return candidate;
     }

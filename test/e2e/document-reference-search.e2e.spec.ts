@@ -90,10 +90,10 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
 
   beforeAll(async () => {
     t = await startTestApp(database, blobStore, ENV);
-    await postDocument(t, { identifier: { system: UUID_SYSTEM, value: uuids.A }, timestamp: dates.A });
+    await postDocument(t, { identifier: { system: UUID_SYSTEM, value: uuids.A }, compositionDate: dates.A });
     await postDocument(t, {
       identifier: { system: UUID_SYSTEM, value: uuids.B },
-      timestamp: dates.B,
+      compositionDate: dates.B,
       type: { system: SCT, code: '371530004', display: 'Clinical consultation report' },
       authorName: { family: 'Émile-Smith', given: ['Zoë'] },
       custodianOds: 'RX1',
@@ -102,7 +102,7 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
     });
     await postDocument(t, {
       identifier: { system: UUID_SYSTEM, value: uuids.C },
-      timestamp: dates.C,
+      compositionDate: dates.C,
       nhsNumber: '9000000009',
     });
     const all = await search(t, '_count=500');
@@ -381,7 +381,7 @@ describe.each(BACKENDS)('DocumentReference search paging on %s with %s blobs', (
       await postDocument(t, {
         identifier: { system: UUID_SYSTEM, value: randomUUID() },
         nhsNumber,
-        timestamp: new Date(base + i * 7_200_000).toISOString(),
+        compositionDate: new Date(base + i * 7_200_000).toISOString(),
       });
     }
     const all = await search(t, `patient.identifier=${NHS}|${nhsNumber}&_count=500`);

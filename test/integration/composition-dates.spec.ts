@@ -1,0 +1,63 @@
+import type { DataSource } from 'typeorm';
+import { redateByComposition } from '../../src/database/migrations/data/composition-dates.js';
+import { openTestDatabase, type Dialect } from '../utils/database.js';
+
+/** The data migration that re-dates stored documents' DocumentReferences by Composition.date. */
+describe.each<Dialect>(['sqlite', 'postgres'])('re-dating DocumentReferences on %s', (dialect) => {
+  let dataSource: DataSource;
+  let cleanup: () => Promise<void>;
+  const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+
+  beforeEach(async () => {
+    const opened = await openTestDatabase(dialect);
+    dataSource = opened.dataSource;
+    cleanup = opened.close;
+  });
+  afterEach(async () => {
+    await cleanup();
+  });
+
+  const insert = async (id: string, bundleId: string | null, date: string, creation: string) => {
+    // as indexing wrote it before: date from Bundle.timestamp, Composition.date kept as attachment.creation
+    const resource = {
+      resourceType: 'DocumentReference',
+      id,
+      meta: { versionId: '1', lastUpdated: '2024-01-01T00:00:00.000Z' },
+      status: 'current',
+      date,
+      content: [{ attachment: { contentType: 'application/fhir+json', creation } }],
+    };
+    await dataSource.query(
+      `INSERT INTO document_reference (id, version_id, status, date_ms, last_updated_ms, bundle_id, resource) ` +
+        `VALUES (${p(1)}, 1, 'current', ${p(2)}, 0, ${p(3)}, ${p(4)})`,
+      [id, Date.parse(date), bundleId, JSON.stringify(resource)],
+    );
+    return JSON.stringify(resource);
+  };
+  const read = async (id: string) => {
+    const [row] = await dataSource.query<{ resource: string; date_ms: string | number }[]>(
+      `SELECT resource, date_ms FROM document_reference WHERE id = ${p(1)}`,
+      [id],
+    );
+    return { resource: row.resource, dateMs: Number(row.date_ms) };
+  };
+
+  it('takes Composition.date where it is an instant, and leaves everything else as it was', async () => {
+    await insert('hl7', 'b1', '2013-05-28T22:12:21Z', '2013-02-01T12:30:02Z');
+    const dateOnly = await insert('date-only', 'b2', '2024-03-08T16:25:00+00:00', '2024-03-08');
+    const pointer = await insert('pointer', null, '2024-03-08T16:25:00Z', '2020-01-01T00:00:00Z');
+    const runner = dataSource.createQueryRunner();
+    try {
+      await redateByComposition(runner, dialect === 'postgres');
+    } finally {
+      await runner.release();
+    }
+    const hl7 = await read('hl7');
+    expect(JSON.parse(hl7.resource).date).toBe('2013-02-01T12:30:02Z');
+    expect(hl7.dateMs).toBe(Date.parse('2013-02-01T12:30:02Z'));
+    // only the date changed, in place: same keys in the same order
+    expect(Object.keys(JSON.parse(hl7.resource))).toEqual(['resourceType', 'id', 'meta', 'status', 'date', 'content']);
+    expect((await read('date-only')).resource).toBe(dateOnly);
+    expect((await read('pointer')).resource).toBe(pointer);
+  });
+});
