@@ -19,6 +19,8 @@ import { UndeliveredEventIndex1796006762259 } from './migrations/postgres/179600
 import { UndeliveredEventIndex1796006761615 } from './migrations/sqlite/1796006761615-UndeliveredEventIndex.js';
 import { CompositionDates1796010000001 } from './migrations/postgres/1796010000001-CompositionDates.js';
 import { CompositionDates1796010000000 } from './migrations/sqlite/1796010000000-CompositionDates.js';
+import { CustodianCreationTokens1796011000001 } from './migrations/postgres/1796011000001-CustodianCreationTokens.js';
+import { CustodianCreationTokens1796011000000 } from './migrations/sqlite/1796011000000-CustodianCreationTokens.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -32,6 +34,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   AuditEventParties1795760000000,
   UndeliveredEventIndex1796006761615,
   CompositionDates1796010000000,
+  CustodianCreationTokens1796011000000,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -44,4 +47,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   AuditEventParties1795760000001,
   UndeliveredEventIndex1796006762259,
   CompositionDates1796010000001,
+  CustodianCreationTokens1796011000001,
 ];

@@ -74,6 +74,18 @@ export const DOCUMENT_REFERENCE_SEARCH_PARAMS: SearchParamDeclaration[] = [
     documentation: 'context.period (the episode the document covers), compared as a range with the same prefixes',
   },
   {
+    name: 'creation',
+    type: 'date',
+    documentation:
+      'content.attachment.creation (IHE MHD: when the document was written), compared as a range with the same prefixes as date',
+  },
+  {
+    name: 'custodian',
+    type: 'reference',
+    documentation:
+      'Organization/id (or its absolute URL) as DocumentReference.custodian references it; custodian:identifier=system|code is custodian.identifier',
+  },
+  {
     name: 'custodian.identifier',
     type: 'token',
     documentation: `ODS code of the custodian, e.g. https://fhir.nhs.uk/Id/ods-organization-code|RTG; ${TOKEN_FORMS}`,

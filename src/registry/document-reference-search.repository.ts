@@ -111,11 +111,12 @@ function clauseSql(clause: SearchClause, name: string): [string, Params] {
       return [token(clause.param, conditions), params];
     }
     case 'date': {
-      if (clause.target === 'period') {
+      if (clause.target === 'period' || clause.target === 'creation') {
+        // ranges kept as search tokens: context.period, content.attachment.creation
         const conditions = clause.values.map((c, i) =>
           dateSql(c, `${t}.low_ms`, `${t}.high_ms`, `${name}_${i}`, params),
         );
-        return [token('period', conditions), params];
+        return [token(clause.target, conditions), params];
       }
       const column = clause.target === 'date' ? 'd.date_ms' : 'd.last_updated_ms';
       const conditions = clause.values.map((c, i) => dateSql(c, column, column, `${name}_${i}`, params));

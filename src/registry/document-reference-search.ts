@@ -3,6 +3,9 @@ import type { IssueCode, OutcomeIssue } from '../common/operation-outcome.js';
 import { checkSearchSize } from '../common/search-limits.js';
 import { NHS_NUMBER_SYSTEM } from './nhs-number.js';
 import { decodeCursor, type SearchCursor } from './search-cursor.js';
+import { dateRange } from '../common/fhir-date.js';
+
+export { dateRange };
 
 /** FHIR R4 date search prefixes (search.html#prefix). */
 export type DatePrefix = 'eq' | 'ne' | 'lt' | 'gt' | 'le' | 'ge' | 'sa' | 'eb' | 'ap';
@@ -30,7 +33,7 @@ export type SearchClause =
   | { kind: 'nhs-number'; values: string[] }
   | { kind: 'token'; param: string; values: TokenValue[]; not: boolean }
   | { kind: 'string'; param: string; match: StringMatch; values: string[] }
-  | { kind: 'date'; target: 'date' | '_lastUpdated' | 'period'; values: DateCondition[] };
+  | { kind: 'date'; target: 'date' | '_lastUpdated' | 'period' | 'creation'; values: DateCondition[] };
 
 export type SortKey = 'date' | '_lastUpdated';
 
@@ -71,69 +74,6 @@ export const PERIOD_OPEN_START = -8_640_000_000_000_000;
 export const PERIOD_OPEN_END = 8_640_000_000_000_000;
 
 const PREFIXES: DatePrefix[] = ['eq', 'ne', 'lt', 'gt', 'le', 'ge', 'sa', 'eb', 'ap'];
-const DATE =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
-
-function utc(year: number, month = 0, day = 1, hour = 0, minute = 0, second = 0): number {
-  const date = new Date(0);
-  date.setUTCFullYear(year, month, day);
-  date.setUTCHours(hour, minute, second, 0);
-  return date.getTime();
-}
-
-/**
- * The range a FHIR date, dateTime or instant stands for, as [low, high) epoch milliseconds: `2024-03` is all of
- * March. Times without a zone are taken as UTC (the server's zone, which R4 search.html lets the server assume).
- */
-export function dateRange(value: string): { low: number; high: number } | undefined {
-  const m = DATE.exec(value);
-  if (!m) {
-    return undefined;
-  }
-  const [, y, mo, d, h, mi, s, fraction, zone] = m;
-  const year = Number(y);
-  const month = mo === undefined ? undefined : Number(mo) - 1;
-  const day = d === undefined ? undefined : Number(d);
-  if (month !== undefined && (month < 0 || month > 11)) {
-    return undefined;
-  }
-  if (day !== undefined && (day < 1 || new Date(utc(year, month, day)).getUTCDate() !== day)) {
-    return undefined;
-  }
-  if (h !== undefined && (Number(h) > 23 || Number(mi) > 59 || (s !== undefined && Number(s) > 59))) {
-    return undefined;
-  }
-  if (month === undefined) {
-    return { low: utc(year), high: utc(year + 1) };
-  }
-  if (day === undefined) {
-    return { low: utc(year, month), high: utc(year, month + 1) };
-  }
-  if (h === undefined) {
-    return { low: utc(year, month, day), high: utc(year, month, day + 1) };
-  }
-  let offset = 0;
-  if (zone && zone !== 'Z') {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    const [zh, zm] = zone.slice(1).split(':').map(Number);
-    if (zh > 14 || zm > 59) {
-      return undefined;
-    }
-    offset = sign * (zh * 60 + zm) * 60_000;
-  }
-  const start = utc(year, month, day, Number(h), Number(mi), s === undefined ? 0 : Number(s)) - offset;
-  if (s === undefined) {
-    return { low: start, high: start + 60_000 };
-  }
-  if (fraction === undefined) {
-    return { low: start, high: start + 1000 };
-  }
-  // Milliseconds are the finest precision stored; finer digits narrow nothing further.
-  const digits = fraction.slice(0, 3);
-  const millis = Number(digits.padEnd(3, '0'));
-  return { low: start + millis, high: start + millis + 10 ** (3 - digits.length) };
-}
-
 /** The inclusive bounds of a Period, open ends stretched to the extremes; undefined when a bound is not a date. */
 export function periodBounds(period: { start?: string; end?: string }): { low: number; high: number } | undefined {
   const start = period.start ? dateRange(period.start) : undefined;
@@ -206,7 +146,7 @@ type ParamKind =
   | { type: 'token'; param: string }
   | { type: 'patient-identifier' }
   | { type: 'string'; param: string }
-  | { type: 'date'; target: 'date' | '_lastUpdated' | 'period' }
+  | { type: 'date'; target: 'date' | '_lastUpdated' | 'period' | 'creation' }
   | { type: 'reference'; param: string; targetTypes: string[] };
 
 const SUBJECT_TYPES = ['Patient', 'Group', 'Device', 'Practitioner'];
@@ -225,6 +165,8 @@ export const SEARCH_PARAMETERS: Record<string, ParamKind> = {
   'subject.identifier': { type: 'patient-identifier' },
   date: { type: 'date', target: 'date' },
   period: { type: 'date', target: 'period' },
+  creation: { type: 'date', target: 'creation' },
+  custodian: { type: 'reference', param: 'custodian', targetTypes: ['Organization'] },
   'custodian.identifier': { type: 'token', param: 'custodian.identifier' },
   'author.identifier': { type: 'token', param: 'author.identifier' },
   'author.given': { type: 'string', param: 'author.given' },
@@ -372,6 +314,9 @@ function clauseOf(name: string, modifier: string | undefined, raw: string, optio
     case 'reference':
       if (modifier === 'identifier' && kind.param === 'subject') {
         return { kind: 'token', param: 'patient.identifier', values: tokens(), not: false };
+      }
+      if (modifier === 'identifier' && kind.param === 'custodian') {
+        return { kind: 'token', param: 'custodian.identifier', values: tokens(), not: false };
       }
       if (modifier && !(kind.targetTypes.length > 0 && kind.targetTypes.includes(modifier))) {
         throw unsupported();

@@ -1,4 +1,5 @@
 import type { FhirResource } from './fhir-json.js';
+import { creationTokens } from '../common/fhir-date.js';
 import { normalizeText, periodBounds } from './document-reference-search.js';
 
 /** One search value of a parameter, as stored in document_reference_token. */
@@ -114,7 +115,7 @@ export function documentReferenceTokens(resource: FhirResource, recipients: stri
     author?: Reference[];
     custodian?: Reference;
     securityLabel?: CodeableConcept[];
-    content?: { attachment?: { contentType?: string; language?: string }; format?: Coding }[];
+    content?: { attachment?: { contentType?: string; language?: string; creation?: string }; format?: Coding }[];
     context?: {
       event?: CodeableConcept[];
       facilityType?: CodeableConcept;
@@ -140,6 +141,7 @@ export function documentReferenceTokens(resource: FhirResource, recipients: stri
     ...codings('facility', asArray(r.context?.facilityType)),
     ...codings('setting', asArray(r.context?.practiceSetting)),
     ...reference('subject', r.subject),
+    ...reference('custodian', r.custodian),
     ...authorNames(asArray(r.author), asArray(r.contained)),
   ];
   for (const related of asArray(r.context?.related)) {
@@ -166,6 +168,7 @@ export function documentReferenceTokens(resource: FhirResource, recipients: stri
     if (content.attachment?.contentType) {
       tokens.push({ param: 'contenttype', system: null, code: content.attachment.contentType });
     }
+    tokens.push(...creationTokens(content.attachment?.creation));
   }
   for (const ods of new Set(recipients)) {
     tokens.push({ param: 'recipient', system: 'https://fhir.nhs.uk/Id/ods-organization-code', code: ods });

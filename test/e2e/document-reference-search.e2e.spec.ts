@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { DataSource } from 'typeorm';
+import { SEARCH_PARAMETERS } from '../../src/registry/document-reference-search.js';
 import {
   DocumentReferenceRepository,
   type StoredDocumentReference,
@@ -122,6 +124,7 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
           { resourceType: 'Practitioner', id: 'auth', name: [{ family: 'Watson', given: ['Mary', 'Jane'] }] },
         ],
         author: [{ reference: '#auth' }],
+        custodian: { reference: 'Organization/rx9', identifier: { system: ODS, value: 'RX9' } },
         securityLabel: [
           { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] },
         ],
@@ -206,6 +209,13 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
     ['period=2023-11-19', []],
     ['period=ap2023-11-10', ['B']],
     [`custodian.identifier=${ODS}|RTG`, ['A', 'C']],
+    ['custodian=Organization/rx9', ['D']],
+    ['custodian=rx9', ['D']],
+    ['custodian=Organization/RTG', []],
+    ['custodian:identifier=RX1', ['B']],
+    ['creation=2024-03', ['A', 'C']],
+    ['creation=lt2024', ['B']],
+    ['creation=2024-03-08T16:25:00Z', ['A']],
     ['custodian.identifier=RX1', ['B']],
     ['custodian.identifier:not=RTG', ['B', 'D']],
     ['author.identifier=https://fhir.hl7.org.uk/Id/gmc-number|C7654321', ['A', 'B', 'C']],
@@ -243,6 +253,23 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
     [`patient.identifier=${NHS}|9434765919&type=${SCT}|373942005&date=ge2024-01-01`, ['A']],
     [`patient.identifier=${NHS}|9434765919&type=${SCT}|373942005&date=lt2024-01-01`, []],
   ];
+
+  it('has, for every parameter the server and the README name, a case it narrows (none is silently ignored)', async () => {
+    const narrowing = new Set<string>();
+    for (const [template, expected] of cases) {
+      const clauses = template.split('&');
+      const labels = typeof expected === 'function' ? expected() : expected;
+      if (clauses.length === 1 && labels.length > 0 && labels.length < 4) {
+        narrowing.add(clauses[0].split('=')[0].split(':')[0]);
+      }
+    }
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const listed = /^Parameters: ([\s\S]*?); *\ncomma = OR/m.exec(readme)?.[1] ?? '';
+    const named = [...listed.matchAll(/`([a-z._-]+)`/gi)].map((m) => m[1]);
+    expect(named.length).toBeGreaterThan(20);
+    expect(named.filter((name) => !(name in SEARCH_PARAMETERS))).toEqual([]);
+    expect(Object.keys(SEARCH_PARAMETERS).filter((name) => !narrowing.has(name))).toEqual([]);
+  });
 
   it.each(cases)('%s', async (template, expected) => {
     const query = template

@@ -1,9 +1,10 @@
 import type { DataSource } from 'typeorm';
 import { redateByComposition } from '../../src/database/migrations/data/composition-dates.js';
+import { indexCustodianAndCreation } from '../../src/database/migrations/data/custodian-creation-tokens.js';
 import { openTestDatabase, type Dialect } from '../utils/database.js';
 
-/** The data migration that re-dates stored documents' DocumentReferences by Composition.date. */
-describe.each<Dialect>(['sqlite', 'postgres'])('re-dating DocumentReferences on %s', (dialect) => {
+/** The data migrations of the search changes: re-dating by Composition.date, custodian and creation tokens. */
+describe.each<Dialect>(['sqlite', 'postgres'])('search data migrations on %s', (dialect) => {
   let dataSource: DataSource;
   let cleanup: () => Promise<void>;
   const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
@@ -59,5 +60,34 @@ describe.each<Dialect>(['sqlite', 'postgres'])('re-dating DocumentReferences on 
     expect(Object.keys(JSON.parse(hl7.resource))).toEqual(['resourceType', 'id', 'meta', 'status', 'date', 'content']);
     expect((await read('date-only')).resource).toBe(dateOnly);
     expect((await read('pointer')).resource).toBe(pointer);
+  });
+
+  it('indexes custodian references and attachment creation for DocumentReferences stored before', async () => {
+    await insert('old', 'b3', '2013-02-01T12:30:02Z', '2013-02-01T12:30:02Z');
+    await dataSource.query(`UPDATE document_reference SET resource = ${p(1)} WHERE id = 'old'`, [
+      JSON.stringify({
+        ...JSON.parse((await read('old')).resource),
+        custodian: { reference: 'Organization/rx9' },
+        author: [{ reference: '#local' }],
+      }),
+    ]);
+    const runner = dataSource.createQueryRunner();
+    try {
+      await indexCustodianAndCreation(runner, dialect === 'postgres');
+    } finally {
+      await runner.release();
+    }
+    const tokens = await dataSource.query<{ param: string; code: string; low_ms: string; high_ms: string }[]>(
+      `SELECT param, code, low_ms, high_ms FROM document_reference_token WHERE document_reference_id = 'old' ORDER BY param`,
+    );
+    expect(tokens.map((t) => [t.param, t.code])).toEqual([
+      ['creation', '2013-02-01T12:30:02Z'],
+      ['custodian', 'Organization/rx9'],
+    ]);
+    // the second the value names, inclusive
+    expect([Number(tokens[0].low_ms), Number(tokens[0].high_ms)]).toEqual([
+      Date.parse('2013-02-01T12:30:02Z'),
+      Date.parse('2013-02-01T12:30:02Z') + 999,
+    ]);
   });
 });
