@@ -40,15 +40,18 @@ export class BundleController {
     if (result.patientNhsNumber) {
       audit.patientNhsNumbers.push(result.patientNhsNumber);
     }
+    const indexUrl = `${this.config.baseUrl}/fhir/DocumentReference/${result.documentReferenceId}`;
     reply
       .status(result.created ? 201 : 200)
       .header('location', `${this.config.baseUrl}/fhir/Bundle/${bundle.id}`)
+      // the index entry of what was sent (RFC 8288), so a client need not search by identifier
+      .header('link', `<${indexUrl}>; rel="related"`)
       .header('etag', contentEtag(bundle.sha256))
       .header('last-modified', new Date(bundle.createdAt).toUTCString());
     await sendWriteResult(request, reply, {
       summary: result.created
-        ? `Stored as Bundle/${bundle.id}, indexed as DocumentReference/${result.documentReferenceId}`
-        : `Already stored as Bundle/${bundle.id}: this submission was a retry`,
+        ? `Stored as Bundle/${bundle.id}, indexed as ${indexUrl}`
+        : `Already stored as Bundle/${bundle.id}, indexed as ${indexUrl}: this submission was a retry`,
       warnings: result.warnings,
       representation: async () =>
         reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle)),

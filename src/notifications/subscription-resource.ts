@@ -196,11 +196,20 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
   };
 }
 
-/** The stored copy of what the client sent: without the secret, id and meta (the server owns those). */
+/**
+ * The stored copy of what the client sent: without the secret, id and the server's meta fields (versionId,
+ * lastUpdated); the client's `meta.profile` (e.g. the Backport IG's backport-subscription) is kept.
+ */
 export function storedResource(json: SubscriptionJson): Record<string, unknown> {
-  const { id: _id, meta: _meta, status: _status, error: _error, extension, ...rest } = json;
+  const { id: _id, meta, status: _status, error: _error, extension, ...rest } = json;
   const kept = (extension ?? []).filter((e) => e?.url !== WEBHOOK_SECRET_URL);
-  return kept.length > 0 ? { ...rest, extension: kept } : rest;
+  const profile = (meta as { profile?: unknown } | undefined)?.profile;
+  const profiles = Array.isArray(profile) ? profile.filter((p): p is string => typeof p === 'string') : [];
+  return {
+    ...(profiles.length > 0 ? { meta: { profile: profiles } } : {}),
+    ...rest,
+    ...(kept.length > 0 ? { extension: kept } : {}),
+  };
 }
 
 /** The Subscription as reads return it: the stored JSON with the server's id, version, status and error. */
@@ -208,11 +217,15 @@ export function renderSubscription(
   stored: Record<string, unknown>,
   row: { id: string; versionId: number; updatedAt: number; status: SubscriptionStatus; error: string | null },
 ): Record<string, unknown> {
-  const { resourceType, ...rest } = stored;
+  const { resourceType, meta, ...rest } = stored;
   return {
     resourceType,
     id: row.id,
-    meta: { versionId: String(row.versionId), lastUpdated: new Date(row.updatedAt).toISOString() },
+    meta: {
+      ...(meta as Record<string, unknown> | undefined),
+      versionId: String(row.versionId),
+      lastUpdated: new Date(row.updatedAt).toISOString(),
+    },
     ...rest,
     status: row.status,
     ...(row.error ? { error: row.error } : {}),

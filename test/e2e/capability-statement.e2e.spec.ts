@@ -49,6 +49,20 @@ describe('CapabilityStatement', () => {
     }
   });
 
+  it('declares the document-available SubscriptionTopic on Subscription, as the Backport IG asks', async () => {
+    const statement = await json(await fetch(`${t.fhirUrl}/metadata`));
+    const subscription = statement.rest[0].resource.find((r: { type: string }) => r.type === 'Subscription');
+    expect(subscription.extension).toEqual([
+      {
+        url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical',
+        valueCanonical: `${t.fhirUrl}/SubscriptionTopic/document-available`,
+      },
+    ]);
+    // and the canonical resolves
+    const topic = await t.fetch(`${t.fhirUrl}/SubscriptionTopic/document-available`);
+    expect((await json(topic)).url).toBe(`${t.fhirUrl}/SubscriptionTopic/document-available`);
+  });
+
   it('is an R4 instance statement with the security service and JSON and XML formats', async () => {
     const statement = await json(await fetch(`${t.fhirUrl}/metadata`));
     expect(statement).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', kind: 'instance' });

@@ -330,6 +330,22 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     expect(codes.sort()).toEqual([200, 200, 503, 503, 503]);
   });
 
+  it("keeps the client's meta.profile on a created Subscription, under the server's versionId and lastUpdated", async () => {
+    const profile = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription';
+    const body = {
+      ...aBackportSubscription(t, receiver.url('/profile-kept'), 'DocumentReference?recipient=RTG', 'id-only'),
+      meta: { profile: [profile], versionId: '99', lastUpdated: '2000-01-01T00:00:00Z' },
+    };
+    const created = await subscribe(t, body);
+    expect(created.status).toBe(201);
+    const { id } = await json(created);
+    const read = await json(await t.fetch(`/fhir/Subscription/${id}`));
+    expect(read.meta.profile).toEqual([profile]);
+    expect(read.meta.versionId).toBe('1');
+    expect(read.meta.lastUpdated).not.toBe('2000-01-01T00:00:00Z');
+    expect((await t.fetch(`/fhir/Subscription/${id}`, { method: 'DELETE' })).status).toBeLessThan(300);
+  });
+
   it('refuses endpoints that are not https or resolve to private addresses (422)', async () => {
     const criteria = `DocumentReference?patient.identifier=${NHS}|9434765919`;
     for (const endpoint of [

@@ -50,6 +50,11 @@ describe.each(BACKENDS)('repository on %s with %s blobs', (database, blobStore) 
     expect(location).toMatch(new RegExp(`^${t.fhirUrl}/Bundle/[0-9a-f-]{36}$`));
     const etag = created.headers.get('etag');
     expect(etag).toBe(`"${createHash('sha256').update(body).digest('hex')}"`);
+    // the index entry of what was sent, named by a Link header
+    const link = /^<([^>]+)>; rel="related"$/.exec(created.headers.get('link') ?? '');
+    expect(link?.[1]).toMatch(new RegExp(`^${t.fhirUrl}/DocumentReference/[0-9a-f-]{36}$`));
+    const index = await json(await t.fetch(link![1]));
+    expect(index.content[0].attachment.url).toBe(location);
     expect(Buffer.from(await created.arrayBuffer()).equals(body)).toBe(true);
 
     const read = await t.fetch(location);
