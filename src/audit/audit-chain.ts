@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '../common/canonical-json.js';
 
 /** The prev_hash of the first event. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -58,20 +59,6 @@ export interface VerifyOptions {
   checkpoints?: Iterable<Checkpoint>;
   /** Events up to this head were written before the chain was keyed (plain SHA-256); its hash pins them. */
   legacy?: ChainHead;
-}
-
-/** JSON with object keys sorted at every level, so equal content always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    return JSON.stringify(value ?? null);
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
-  }
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
 }
 
 /** HMAC-SHA-256 (hex) keyed with the audit key, over the previous event's hash, a newline and this event's canonical JSON. */
@@ -249,3 +236,5 @@ export function verifyChainEnd(
   }
   return undefined;
 }
+
+export { canonicalJson };

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { canonicalJson } from '../common/canonical-json.js';
 import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import type { AuditEntity } from '../audit/actor.js';
 import type { AuditInput } from '../audit/audit-event-resource.js';
@@ -29,7 +30,10 @@ import {
   type DocumentReferenceRow,
   type StoredDocumentReference,
 } from './document-reference.repository.js';
+import { parseFhirJson } from './fhir-json.js';
+import { parseFhirXml } from './fhir-xml.js';
 import { applyJsonPatch } from './json-patch.js';
+import { readStoredBytes } from './stored-bytes.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';
 import {
   attachmentMismatches,
@@ -73,6 +77,8 @@ function isUniqueViolation(error: unknown): boolean {
  */
 @Injectable()
 export class DocumentWriter {
+  private readonly logger = new Logger(DocumentWriter.name);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly committer: GroupCommitter,
@@ -89,8 +95,9 @@ export class DocumentWriter {
   /** Stores new documents, Binaries, DocumentReferences and a SubmissionSet all-or-nothing. */
   async create(plan: NewRecordsPlan): Promise<WrittenRecords> {
     if (plan.onStoredIdentifier === 'retry') {
-      // a resubmission is answered without storing its bytes again
-      const earlier = await this.earlierSubmission(plan, this.dataSource.manager);
+      // a resubmission is answered without storing its bytes again; here (outside any transaction) its content may
+      // also be compared with the stored document's
+      const earlier = await this.earlierSubmission(plan, this.dataSource.manager, undefined, true);
       if (earlier) {
         return earlier;
       }
@@ -243,6 +250,7 @@ export class DocumentWriter {
     plan: NewRecordsPlan,
     manager: EntityManager,
     rows?: DocumentBundleEntity[],
+    compareContent = false,
   ): Promise<WrittenRecords | undefined> {
     if (plan.onStoredIdentifier !== 'retry' || plan.documents.length !== 1) {
       return undefined;
@@ -253,7 +261,7 @@ export class DocumentWriter {
       return undefined;
     }
     const sha256 = rows?.[0]?.sha256 ?? ('bytes' in document.blob ? sha256Hex(document.blob.bytes) : undefined);
-    if (previous.sha256 !== sha256) {
+    if (previous.sha256 !== sha256 && !(compareContent && (await this.sameContent(previous, document.canonical)))) {
       throw conflict(
         `A different document with identifier ${previous.identifierSystem}|${previous.identifierValue} is already stored ` +
           `as Bundle/${previous.id}; documents never change: submit a new document that replaces it instead`,
@@ -266,6 +274,20 @@ export class DocumentWriter {
       documents: [previous],
       documentReferences: index ? [parseStored(index)] : [],
     };
+  }
+
+  /** Whether the stored document's content, parsed from its own format, is `canonical` (canonical JSON). */
+  private async sameContent(previous: DocumentBundleEntity, canonical: (() => string) | undefined): Promise<boolean> {
+    if (canonical === undefined) {
+      return false;
+    }
+    try {
+      const bytes = await readStoredBytes(this.blobs, previous, `Bundle/${previous.id}`, this.logger);
+      const stored = /xml/i.test(previous.contentType) ? parseFhirXml(bytes) : parseFhirJson(bytes);
+      return canonicalJson(stored) === canonical();
+    } catch {
+      return false; // unreadable stored bytes: the conflict stands
+    }
   }
 
   /** Documents never change: an identifier already stored (as a document or a DocumentReference) is a conflict. */

@@ -16,6 +16,7 @@ import { DocumentWriter } from './document-writer.js';
 import { parseFhirJson, type FhirResource } from './fhir-json.js';
 import { parseFhirXml } from './fhir-xml.js';
 import { custodianRule, sha1Base64 } from './write-plan.js';
+import { canonicalJson } from '../common/canonical-json.js';
 
 export interface DocumentSubmission {
   body: Buffer;
@@ -94,6 +95,7 @@ export class DocumentService {
           fhirVersion,
           contentType: submission.contentType,
           blob: { bytes: submission.body, contentType: submission.contentType },
+          canonical: () => canonicalJson(bundle),
         },
       ],
       documentReferences: [

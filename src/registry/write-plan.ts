@@ -32,6 +32,11 @@ export interface PlannedDocument {
   blob: PlannedBlob;
   /** Where a refusal points in the request, e.g. `Bundle.entry[2]`. */
   expression?: string;
+  /**
+   * The parsed content in canonical JSON (keys sorted, no whitespace), computed only when the identifier is taken
+   * by other bytes: a retry whose content is the same (re-serialised, or sent in the other format) is still a retry.
+   */
+  canonical?: () => string;
 }
 
 /** A new DocumentReference (version 1). Its relations are resolved, and applied, inside the transaction. */
