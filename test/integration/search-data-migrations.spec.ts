@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
-import { redateByComposition } from '../../src/database/migrations/data/composition-dates.js';
-import { indexCustodianAndCreation } from '../../src/database/migrations/data/custodian-creation-tokens.js';
+import { redateByComposition } from '../../src/database/migrations/backfill/composition-dates.js';
+import { indexCustodianAndCreation } from '../../src/database/migrations/backfill/custodian-creation-tokens.js';
 import { openTestDatabase, type Dialect } from '../utils/database.js';
 
 /** The data migrations of the search changes: re-dating by Composition.date, custodian and creation tokens. */

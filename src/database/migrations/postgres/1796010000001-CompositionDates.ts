@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { redateByComposition } from '../data/composition-dates.js';
+import { redateByComposition } from '../backfill/composition-dates.js';
 
 /** Data only: DocumentReference.date from Composition.date (see redateByComposition). */
 export class CompositionDates1796010000001 implements MigrationInterface {

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { indexCustodianAndCreation } from '../data/custodian-creation-tokens.js';
+import { indexCustodianAndCreation } from '../backfill/custodian-creation-tokens.js';
 
 /** Data only: the custodian and creation search tokens of DocumentReferences stored before (see the function). */
 export class CustodianCreationTokens1796011000001 implements MigrationInterface {
