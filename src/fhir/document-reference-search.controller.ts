@@ -9,6 +9,8 @@ import { DocumentReferenceSearchRepository } from '../registry/document-referenc
 import { encodeCursor } from '../registry/search-cursor.js';
 import { RawJson, sendJson } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
+import { requireSearchScope } from './search-scope.js';
+import { principalOf } from '../auth/principal.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -53,6 +55,8 @@ export class DocumentReferenceSearchController {
 
   private async respond(request: FastifyRequest, reply: FastifyReply, params: [string, string][]): Promise<void> {
     const plan = parseSearch(params, { strict: strictHandling(request), baseUrl: this.config.baseUrl });
+    // after the parser's own refusals (limits, malformed values); paging links repeat the parameters, so they pass
+    requireSearchScope(params, principalOf(request)?.organization, 'DocumentReference');
     const page = await this.documentReferences.search(plan);
     // whose records left: the patients and custodians of the results, besides the patients the query names
     const audit = auditContext(request);

@@ -6,6 +6,8 @@ import { ProvideService } from '../registry/provide.service.js';
 import { parseSubmissionSetSearch } from '../registry/submission-set-search.js';
 import { sendJson, versionEtag } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
+import { requireSearchScope } from './search-scope.js';
+import { principalOf } from '../auth/principal.js';
 
 /** SubmissionSet Lists from ITI-65 submissions: read, and IHE MHD ITI-66 Find Lists. */
 @Controller('fhir/List')
@@ -22,6 +24,7 @@ export class ListController {
     const params = question < 0 ? [] : [...new URLSearchParams(request.url.slice(question + 1))];
     const strict = /(?:^|[;,\s])handling\s*=\s*"?strict"?/i.test(String(request.headers.prefer ?? ''));
     const search = parseSubmissionSetSearch(params, { strict });
+    requireSearchScope(params, principalOf(request)?.organization, 'List');
     const page = await this.provider.searchLists(search);
     await sendJson(
       reply,

@@ -25,6 +25,7 @@ describe('DocumentReference.date of a stored document', () => {
     const body = await readFile(path.join(examples, 'Bundle-father.json'));
     const document = JSON.parse(body.toString('utf8')) as {
       timestamp: string;
+      identifier: { system: string; value: string };
       entry: { resource: { date: string } }[];
     };
     expect([document.entry[0].resource.date, document.timestamp]).toEqual([
@@ -35,14 +36,16 @@ describe('DocumentReference.date of a stored document', () => {
     expect(created.status).toBe(201);
     const bundleUrl = created.headers.get('location')!;
 
-    const found = await json(await t.fetch(`/fhir/DocumentReference?date=2013-02-01`));
+    // HL7's example Patient has no NHS number: its index entry is found by the document's identifier
+    const whose = `identifier=${encodeURIComponent(`${document.identifier.system}|${document.identifier.value}`)}`;
+    const found = await json(await t.fetch(`/fhir/DocumentReference?${whose}&date=2013-02-01`));
     const mine = found.entry.filter(
       (e: { resource: { content: { attachment: { url: string } }[] } }) =>
         e.resource.content[0].attachment.url === bundleUrl,
     );
     expect(mine).toHaveLength(1);
     expect(mine[0].resource.date).toBe('2013-02-01T12:30:02Z');
-    const byTimestamp = await json(await t.fetch(`/fhir/DocumentReference?date=2013-05-28`));
+    const byTimestamp = await json(await t.fetch(`/fhir/DocumentReference?${whose}&date=2013-05-28`));
     expect(byTimestamp.total).toBe(0);
   });
 });

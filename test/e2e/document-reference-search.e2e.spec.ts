@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { DataSource } from 'typeorm';
 import { SEARCH_PARAMETERS } from '../../src/registry/document-reference-search.js';
+import { requireSearchScope } from '../../src/fhir/search-scope.js';
 import {
   DocumentReferenceRepository,
   type StoredDocumentReference,
@@ -71,8 +72,21 @@ async function insertManyDirectly(t: TestApp, resources: FhirResource[], nhsNumb
   });
 }
 
+/** Every patient of the fixtures below: searches that test other parameters add it, since a search must say whose. */
+const EVERY_PATIENT = `patient.identifier=${NHS}%7C9434765919,${NHS}%7C9000000009`;
+
+function scoped(query: string): boolean {
+  try {
+    requireSearchScope([...new URLSearchParams(query)], undefined, 'DocumentReference');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function search(t: TestApp, query: string, headers: Record<string, string> = {}): Promise<SearchBundle> {
-  const response = await t.fetch(`/fhir/DocumentReference?${query}`, { headers });
+  const whose = scoped(query) ? query : `${query}&${EVERY_PATIENT}`;
+  const response = await t.fetch(`/fhir/DocumentReference?${whose}`, { headers });
   expect(response.status).toBe(200);
   return (await json(response)) as SearchBundle;
 }
@@ -284,6 +298,33 @@ describe.each(BACKENDS)('DocumentReference search on %s with %s blobs', (databas
         .sort(),
     ).toEqual(want);
     expect(bundle.total).toBe(want.length);
+  });
+
+  it('refuses a search that does not say whose records it wants (400, whatever the handling preference)', async () => {
+    for (const query of [
+      '_count=5',
+      'nhs=9434765919',
+      `patient.identifier:not=${NHS}%7C9434765919`,
+      'recipient=A99999',
+      'patient.identifier=',
+    ]) {
+      for (const prefer of ['handling=lenient', 'handling=strict']) {
+        const response = await t.fetch(`/fhir/DocumentReference?${query}`, { headers: { prefer } });
+        expect([query, response.status]).toEqual([query, 400]);
+        const outcome = await json(response);
+        // under strict handling an unknown parameter is refused first, for being unknown
+        if (prefer === 'handling=lenient' || query !== 'nhs=9434765919') {
+          expect(outcome.issue[0].code).toBe('required');
+          expect(outcome.issue[0].diagnostics).toContain('patient.identifier');
+        }
+      }
+    }
+    // a GP practice's own inbox needs no patient
+    const inbox = await t.fetch(`/fhir/DocumentReference?recipient=${ODS}%7CA99999`, { org: 'A99999' });
+    expect(inbox.status).toBe(200);
+    expect(matches(await json(inbox)).map((e) => e.resource.id)).toEqual([ids.B]);
+    const lists = await t.fetch('/fhir/List?code=submissionset');
+    expect(lists.status).toBe(400);
   });
 
   it('answers with a searchset whose entries have fullUrls and whose self link names the parameters used', async () => {

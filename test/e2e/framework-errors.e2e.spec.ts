@@ -86,7 +86,7 @@ describe('errors raised by the HTTP framework itself', () => {
 
   it('answers a body on GET like the same GET without one', async () => {
     const response = await send(
-      'GET /fhir/DocumentReference?_count=1 HTTP/1.1',
+      'GET /fhir/DocumentReference?_count=1&patient.identifier=9434765919 HTTP/1.1',
       'Content-Type: application/fhir+json\r\nContent-Length: 2\r\n',
       '{}',
     );
