@@ -33,12 +33,3 @@ export function serialiseTransactions(dataSource: DataSource): void {
 export function insideSerialTransaction(dataSource: DataSource): boolean {
   return states.get(dataSource)?.inside.getStore() === true;
 }
-
-/**
- * Runs `work` when no serialised transaction is open on `dataSource`: after those already queued, before those
- * queued later. Synchronous work there has the shared connection to itself. Without serialisation it just runs.
- */
-export function betweenTransactions<T>(dataSource: DataSource, work: () => T | Promise<T>): Promise<T> {
-  const state = states.get(dataSource);
-  return state ? enqueue(state, work) : Promise.resolve().then(work);
-}

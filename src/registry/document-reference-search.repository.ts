@@ -176,11 +176,8 @@ export class DocumentReferenceSearchRepository {
     return (await countRows(this.dataSource.manager, 'document_reference d', filter.sql, filter.parameters)) > 0;
   }
 
-  /**
-   * The SQL of one page (count + 1 rows, to know whether another follows) after `SELECT ... FROM document_reference d
-   * WHERE`; public so tests can EXPLAIN it.
-   */
-  pageQuery(plan: SearchPlan): { sql: string; where: string; parameters: unknown[] } {
+  /** One page (count + 1 rows, to know whether another follows): what follows `SELECT ... FROM document_reference d WHERE`. */
+  private pageQuery(plan: SearchPlan): { where: string; parameters: unknown[] } {
     const cursor = plan.cursor;
     const descending = plan.sort.descending !== (cursor?.direction === 'previous');
     const key = this.sortExpression(plan);
@@ -195,8 +192,16 @@ export class DocumentReferenceSearchRepository {
     const filter = this.filtered(plan, extra);
     const order = descending ? 'DESC' : 'ASC';
     const where = `${filter.sql} ORDER BY ${key} ${order}, d.id ${order} LIMIT ${Number(plan.count) + 1}`;
-    const sql = placeholders(this.dataSource.manager, `SELECT d.* FROM document_reference d WHERE ${where}`);
-    return { sql, where, parameters: filter.parameters };
+    return { where, parameters: filter.parameters };
+  }
+
+  /** The page query as the database runs it, so tests can EXPLAIN it. */
+  pageSql(plan: SearchPlan): { sql: string; parameters: unknown[] } {
+    const { where, parameters } = this.pageQuery(plan);
+    return {
+      sql: placeholders(this.dataSource.manager, `SELECT d.* FROM document_reference d WHERE ${where}`),
+      parameters,
+    };
   }
 
   /** The plan's clauses (and `extra` ones) as one WHERE condition with `?` placeholders. */

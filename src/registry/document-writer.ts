@@ -6,17 +6,9 @@ import type { AuditEntity } from '../audit/actor.js';
 import type { AuditInput } from '../audit/audit-event-resource.js';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
-import {
-  FhirError,
-  businessRule,
-  conflict,
-  forbidden,
-  notFound,
-  preconditionFailed,
-  tooLarge,
-} from '../common/fhir-error.js';
+import { FhirError, businessRule, conflict, forbidden, notFound, preconditionFailed } from '../common/fhir-error.js';
 import { GroupCommitter } from '../database/group-commit.js';
-import { BlobStore, BlobTooLargeError, type StoredBlob } from '../storage/blob-store.js';
+import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import type { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
 import type { DocumentBundleEntity } from './document-bundle.entity.js';
@@ -225,21 +217,12 @@ export class DocumentWriter {
     });
   }
 
+  /** In-memory bytes are their own size limit (the edge checked it); streamed ones are stored already. */
   private async store(blob: PlannedBlob): Promise<StoredBlob> {
     if ('stored' in blob) {
       return blob.stored;
     }
-    try {
-      return await this.blobs.put(Readable.from([blob.bytes]), {
-        contentType: blob.contentType,
-        maxBytes: blob.bytes.length,
-      });
-    } catch (error) {
-      if (error instanceof BlobTooLargeError) {
-        throw tooLarge(error.message);
-      }
-      throw error;
-    }
+    return this.blobs.put(Readable.from([blob.bytes]), { contentType: blob.contentType, maxBytes: blob.bytes.length });
   }
 
   /**

@@ -76,7 +76,7 @@ describe('query plan of the patient.identifier + type + date search', () => {
       await fill(dataSource);
       await dataSource.query('ANALYZE');
       const repository = repositoryOn(dataSource);
-      const { sql, parameters } = repository.pageQuery(PLAN);
+      const { sql, parameters } = repository.pageSql(PLAN);
       const rows = await dataSource.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${sql}`, parameters);
       const plan = rows.map((r) => r.detail).join('\n');
       expect(plan).toMatch(/SEARCH d USING INDEX ix_document_reference_patient_(type_)?date \(patient_nhs_number=\?/);
@@ -103,7 +103,7 @@ describe('query plan of the patient.identifier + type + date search', () => {
       await fill(dataSource);
       await dataSource.query('ANALYZE');
       const repository = repositoryOn(dataSource);
-      const { sql, parameters } = repository.pageQuery(PLAN);
+      const { sql, parameters } = repository.pageSql(PLAN);
       const runner = dataSource.createQueryRunner();
       await runner.connect();
       let plan: string;

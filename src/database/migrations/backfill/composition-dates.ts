@@ -12,7 +12,7 @@ const BATCH = 500;
  */
 export async function redateByComposition(queryRunner: QueryRunner, postgres: boolean): Promise<void> {
   const p = (n: number) => (postgres ? `$${n}` : '?');
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const rows = (await queryRunner.query(
       `SELECT id, resource FROM document_reference WHERE bundle_id IS NOT NULL AND id > ${p(1)} ORDER BY id LIMIT ${BATCH}`,
       [after],
@@ -31,11 +31,10 @@ export async function redateByComposition(queryRunner: QueryRunner, postgres: bo
         continue;
       }
       resource.date = creation;
-      await queryRunner.query(`UPDATE document_reference SET resource = ${p(1)}, date_ms = ${p(2)} WHERE id = ${p(3)}`, [
-        JSON.stringify(resource),
-        dateMs,
-        row.id,
-      ]);
+      await queryRunner.query(
+        `UPDATE document_reference SET resource = ${p(1)}, date_ms = ${p(2)} WHERE id = ${p(3)}`,
+        [JSON.stringify(resource), dateMs, row.id],
+      );
     }
     if (rows.length < BATCH) {
       return;

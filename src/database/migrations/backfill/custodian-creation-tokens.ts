@@ -9,7 +9,7 @@ const BATCH = 500;
  */
 export async function indexCustodianAndCreation(queryRunner: QueryRunner, postgres: boolean): Promise<void> {
   const p = (n: number) => (postgres ? `$${n}` : '?');
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const rows = (await queryRunner.query(
       `SELECT id, resource FROM document_reference WHERE id > ${p(1)} ORDER BY id LIMIT ${BATCH}`,
       [after],
