@@ -8,8 +8,11 @@ export interface StoredDocument {
   bundleUrl: string;
   contentType: string;
   size: number;
-  /** SHA-1 of the stored bytes, base64 as R4 Attachment.hash wants (hex is accepted and converted). */
-  sha1: string;
+  /**
+   * SHA-1 of the stored bytes, base64 as R4 Attachment.hash wants (hex is accepted and converted); absent until the
+   * bytes are stored (the writer fills it in from what the blob store measured).
+   */
+  sha1?: string;
   createdAt: Date;
 }
 
@@ -77,7 +80,7 @@ export function buildDocumentReference(facts: DocumentFacts, stored: StoredDocum
     ...(facts.language ? { language: facts.language } : {}),
     url: stored.bundleUrl,
     size: stored.size,
-    hash: base64Sha1(stored.sha1),
+    ...(stored.sha1 ? { hash: base64Sha1(stored.sha1) } : {}),
     title: facts.title,
     creation: facts.date,
   };

@@ -129,7 +129,7 @@ export class DocumentWriter {
         }
         const documentReferences: StoredDocumentReference[] = [];
         for (const planned of plan.documentReferences) {
-          documentReferences.push(await this.insertDocumentReference(manager, planned, plan.ownerOds!));
+          documentReferences.push(await this.insertDocumentReference(manager, planned, plan.ownerOds!, documentRows));
         }
         if (plan.submissionSet) {
           const { resource, nhsNumber, code, status, dateMs } = plan.submissionSet;
@@ -329,8 +329,9 @@ export class DocumentWriter {
     manager: EntityManager,
     planned: PlannedDocumentReference,
     ownerOds: string,
+    documents: DocumentBundleEntity[],
   ): Promise<StoredDocumentReference> {
-    let resource = planned.resource;
+    let resource = withStoredDocumentFacts(planned.resource, documents, this.config.baseUrl);
     if (planned.localBinaries?.length) {
       const content = [...(resource.content as Record<string, unknown>[])];
       for (const { contentIndex, binaryId } of planned.localBinaries) {
@@ -503,6 +504,26 @@ function auditOf(
   what: Pick<AuditInput, 'action' | 'subtype' | 'entities' | 'patientNhsNumbers' | 'custodianOrgs'>,
 ): AuditInput {
   return { actor: intent.actor, outcome: '0', transaction: intent.transaction, ...what };
+}
+
+/**
+ * Attachments that point at a document stored by this write get its size and hash as the blob store measured them
+ * while the bytes streamed in (hashing the body a second time only to fill them in would cost as much again).
+ */
+function withStoredDocumentFacts(
+  resource: StoredDocumentReference,
+  documents: DocumentBundleEntity[],
+  baseUrl: string,
+): StoredDocumentReference {
+  if (documents.length === 0 || !Array.isArray(resource.content)) {
+    return resource;
+  }
+  const byUrl = new Map(documents.map((d) => [`${baseUrl}/fhir/Bundle/${d.id}`, d]));
+  const content = (resource.content as { attachment?: Record<string, unknown> }[]).map((entry) => {
+    const stored = typeof entry.attachment?.url === 'string' ? byUrl.get(entry.attachment.url) : undefined;
+    return stored ? { ...entry, attachment: { ...entry.attachment, size: stored.size, hash: stored.sha1 } } : entry;
+  });
+  return { ...resource, content };
 }
 
 function blobColumns(blob: StoredBlob): { blobKey: string; size: number; sha256: string; sha1: string } {

@@ -15,7 +15,7 @@ import { withRecipients } from './document-reference-recipients.js';
 import { DocumentWriter } from './document-writer.js';
 import { parseFhirJson, type FhirResource } from './fhir-json.js';
 import { parseFhirXml } from './fhir-xml.js';
-import { custodianRule, sha1Base64 } from './write-plan.js';
+import { custodianRule } from './write-plan.js';
 import { canonicalJson } from '../common/canonical-json.js';
 
 export interface DocumentSubmission {
@@ -78,7 +78,6 @@ export class DocumentService {
         bundleUrl: `${this.config.baseUrl}/fhir/Bundle/${bundleId}`,
         contentType: submission.contentType,
         size: submission.body.length,
-        sha1: sha1Base64(submission.body),
         createdAt: now,
       }),
       [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes],
