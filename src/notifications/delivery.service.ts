@@ -23,6 +23,9 @@ export type DeliveryOutcome =
 
 interface Message {
   subscription: SubscriptionEntity;
+  /** A classic subscription with a payload updates `{endpoint}/DocumentReference/{id}` (R4 rest-hook); else POST. */
+  method: 'POST' | 'PUT';
+  url: string;
   webhookId: string;
   type: NotificationType;
   eventNumber: number | null;
@@ -82,7 +85,7 @@ export class DeliveryService {
       headers['content-type'] = FHIR_JSON;
     }
     const attemptedAt = Date.now();
-    const result = await this.webhooks.post(subscription.endpoint, message.body, headers);
+    const result = await this.webhooks.send(message.method, message.url, message.body, headers);
     await this.subscriptions.recordAttempt({
       subscriptionId: subscription.id,
       webhookId: message.webhookId,
@@ -100,7 +103,7 @@ export class DeliveryService {
       }
       return { result: 'sent' };
     }
-    const reason = `Delivery to ${subscription.endpoint} failed: ${result.error ?? 'no response'}`;
+    const reason = `Delivery to ${message.url} failed: ${result.error ?? 'no response'}`;
     await this.subscriptions.recordFailure(subscription.id, reason, this.config.notifications.failuresBeforeError);
     return { result: 'failed', reason };
   }
@@ -172,9 +175,17 @@ export class DeliveryService {
         disclosures,
       } = await this.subscriptionService.notifiedEvents(subscription, [event]);
       let body: string;
+      let method: Message['method'] = 'POST';
+      let url = subscription.endpoint;
       if (subscription.kind === 'classic') {
+        // R4 rest-hook: with a payload "the URL is interpreted as the service base, and an update (PUT) is made";
+        // without one (or when the version is gone) a POST with no body tells the subscriber to go and look.
         body =
           subscription.payloadContent === 'full-resource' && notified.resource ? JSON.stringify(notified.resource) : '';
+        if (body !== '') {
+          method = 'PUT';
+          url = resourceUrl(subscription.endpoint, `DocumentReference/${event.documentReferenceId}`);
+        }
       } else {
         body = JSON.stringify(
           notificationBundle({ ...this.statusBase(subscription), type: 'event-notification', events: [notified] }),
@@ -182,6 +193,8 @@ export class DeliveryService {
       }
       return {
         subscription,
+        method,
+        url,
         webhookId: event.id,
         type: 'event-notification',
         eventNumber: event.eventNumber,
@@ -199,15 +212,25 @@ export class DeliveryService {
     if (refused || !subscription) {
       return { reason: refused ?? 'deleted' };
     }
-    if (request.type === 'heartbeat' && subscription.kind === 'classic') {
-      return { reason: 'classic subscriptions have no heartbeat' };
+    if (subscription.kind === 'classic') {
+      if (request.type === 'handshake') {
+        // R4 defines no handshake: a classic subscription left requested (created before this rule) starts now.
+        await this.subscriptions.recordSuccess(subscription.id, Date.now());
+      }
+      return { reason: `classic R4 subscriptions have no ${request.type}` };
     }
-    // R4 core rest-hook: the handshake of a classic subscription is an empty POST.
-    const body =
-      subscription.kind === 'classic'
-        ? ''
-        : JSON.stringify(notificationBundle({ ...this.statusBase(subscription), type: request.type, events: [] }));
-    return { subscription, webhookId: request.webhookId, type: request.type, eventNumber: null, body };
+    const body = JSON.stringify(
+      notificationBundle({ ...this.statusBase(subscription), type: request.type, events: [] }),
+    );
+    return {
+      subscription,
+      method: 'POST',
+      url: subscription.endpoint,
+      webhookId: request.webhookId,
+      type: request.type,
+      eventNumber: null,
+      body,
+    };
   }
 
   /** Why a subscription may not be sent to now (deleted, off, or its owner lost the right), if so. */
@@ -245,4 +268,11 @@ export class DeliveryService {
       fhirBase,
     };
   }
+}
+
+/** `{base}/{path}`, the endpoint read as a FHIR service base (its query, if any, kept). */
+export function resourceUrl(base: string, path: string): string {
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path}`;
+  return url.toString();
 }

@@ -108,7 +108,10 @@ export class SubscriptionService {
     return spec;
   }
 
-  /** Creates a subscription (status requested: the worker sends the handshake); returns it with its secret. */
+  /**
+   * Creates a subscription, returned with its secret. A topic-based one starts `requested` until the worker's
+   * handshake lands; a classic R4 one is `active` at once, since R4 defines no handshake.
+   */
   async create(
     json: SubscriptionJson,
     principal: Principal | undefined,
@@ -121,7 +124,7 @@ export class SubscriptionService {
       id: randomUUID(),
       versionId: 1,
       ownerOds: owner,
-      status: spec.requestedStatus,
+      status: startingStatus(spec.kind, spec.requestedStatus),
       kind: spec.kind,
       matchQuery: spec.criteria,
       endpoint: spec.endpoint,
@@ -155,7 +158,13 @@ export class SubscriptionService {
     }
     const spec = await this.validate(json, current.ownerOds);
     const rehandshake = spec.endpoint !== current.endpoint || current.status === 'off';
-    const status = spec.requestedStatus === 'off' ? 'off' : rehandshake ? 'requested' : current.status;
+    const status =
+      spec.requestedStatus === 'off'
+        ? 'off'
+        : rehandshake || (spec.kind === 'classic' && current.status === 'requested')
+          ? startingStatus(spec.kind, 'requested')
+          : current.status;
+    const restarted = rehandshake && status !== 'off';
     const changes: Partial<SubscriptionEntity> = {
       versionId: current.versionId + 1,
       status,
@@ -165,8 +174,8 @@ export class SubscriptionService {
       payloadContent: spec.payloadContent,
       heartbeatPeriodSeconds: spec.heartbeatPeriodSeconds,
       secret: spec.secret ?? current.secret,
-      error: status === 'requested' ? null : current.error,
-      consecutiveFailures: status === 'requested' ? 0 : current.consecutiveFailures,
+      error: restarted ? null : current.error,
+      consecutiveFailures: restarted ? 0 : current.consecutiveFailures,
       updatedAt: Date.now(),
       grantedScopes: grantOf(principal),
       resource: JSON.stringify(storedResource(json)),
@@ -311,4 +320,12 @@ export class SubscriptionService {
     });
     return { events: notified, disclosures };
   }
+}
+
+/** Where a (re)started subscription begins: topic-based ones wait for their handshake, classic R4 ones have none. */
+function startingStatus(
+  kind: SubscriptionEntity['kind'],
+  requested: 'requested' | 'off',
+): SubscriptionEntity['status'] {
+  return requested === 'requested' && kind === 'classic' ? 'active' : requested;
 }

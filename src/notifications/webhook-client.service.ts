@@ -18,7 +18,7 @@ export interface PostResult {
   error: string | null;
 }
 
-/** POSTs webhooks over keep-alive pools (one per origin) whose sockets only ever reach checked addresses. */
+/** Sends webhooks over keep-alive pools (one per origin) whose sockets only ever reach checked addresses. */
 @Injectable()
 export class WebhookClient implements OnApplicationShutdown {
   private readonly pools = new Map<string, Pool>();
@@ -55,14 +55,19 @@ export class WebhookClient implements OnApplicationShutdown {
   }
 
   /** One delivery attempt: 2xx is success; anything else (including redirects) is a failure to retry. */
-  async post(endpoint: string, body: string, headers: Record<string, string>): Promise<PostResult> {
+  async send(
+    method: 'POST' | 'PUT',
+    endpoint: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<PostResult> {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
       const url = checkEndpointUrl(endpoint, this.allowlist);
       const response = await this.pool(url.origin).request({
         path: `${url.pathname}${url.search}`,
-        method: 'POST',
+        method,
         headers,
         body,
         signal: AbortSignal.timeout(this.config.notifications.deliveryTimeoutMs),

@@ -594,10 +594,10 @@ async function notificationTrail(reader: DatabaseReader, ids: string[]): Promise
   });
 }
 
-/** DocumentReference ids of event notifications (the handshake has an empty body), with their webhook-id. */
+/** DocumentReference ids of event notifications (each a rest-hook PUT of the resource), with their webhook-id. */
 function notified(requests: ReceivedWebhook[]): { id: string; webhookId: string }[] {
   return requests
-    .filter((r) => r.body !== '')
+    .filter((r) => r.method === 'PUT')
     .map((r) => ({ id: String(JSON.parse(r.body).id), webhookId: String(r.headers['webhook-id']) }));
 }
 

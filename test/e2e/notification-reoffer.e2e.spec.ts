@@ -50,14 +50,26 @@ describe('a notification whose delivery job was lost', () => {
       body: JSON.stringify(document),
     });
     expect(submitted.status).toBe(201);
-    const [, first] = await receiver.waitFor(path, (r) => r.length >= 2, 10_000);
+    const [first] = await receiver.waitFor(path, (r) => r.length >= 1, 10_000);
 
     // the job is gone (removed on completion) and the event reads as undelivered: exactly what a lost job leaves
     const dataSource = t.app.get(DataSource);
+    const deliveredAt = async () =>
+      (
+        await dataSource.query<{ delivered_at: number | null }[]>(
+          'SELECT delivered_at FROM subscription_event WHERE subscription_id = ?',
+          [id],
+        )
+      )[0]?.delivered_at ?? null;
+    // the worker records the delivery just after the receiver answered: wait for it, or it would undo the reset
+    for (let i = 0; (await deliveredAt()) === null; i++) {
+      expect(i).toBeLessThan(200);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     await dataSource.query('UPDATE subscription_event SET delivered_at = NULL WHERE subscription_id = ?', [id]);
 
-    const requests = await receiver.waitFor(path, (r) => r.length >= 3, 15_000);
-    expect(requests[2].headers['webhook-id']).toBe(first.headers['webhook-id']);
+    const requests = await receiver.waitFor(path, (r) => r.length >= 2, 15_000);
+    expect(requests[1].headers['webhook-id']).toBe(first.headers['webhook-id']);
     const [event] = await dataSource.query<{ delivered_at: number | null }[]>(
       'SELECT delivered_at FROM subscription_event WHERE subscription_id = ?',
       [id],
@@ -65,6 +77,6 @@ describe('a notification whose delivery job was lost', () => {
     expect(event.delivered_at).not.toBeNull();
     // queued again once, not once per relay pass
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(receiver.at(path)).toHaveLength(3);
+    expect(receiver.at(path)).toHaveLength(2);
   });
 });

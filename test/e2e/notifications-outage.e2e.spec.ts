@@ -55,15 +55,15 @@ describe('notifications while Redis is down', () => {
     const ready = await json(await fetch(`${t.baseUrl}/health/ready`));
     expect(ready.checks.redis).toMatch(/^failing/);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(receiver.at(path)).toHaveLength(1);
+    expect(receiver.at(path)).toHaveLength(0);
 
     await redis.start();
-    const requests = await receiver.waitFor(path, (r) => r.length >= 4, 20_000);
+    await receiver.waitFor(path, (r) => r.length >= 3, 20_000);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const events = receiver.at(path).slice(1);
+    const events = receiver.at(path);
     expect(events).toHaveLength(3);
     expect(new Set(events.map((r) => r.headers['webhook-id'])).size).toBe(3);
-    expect(new Set(requests.slice(1).map((r) => JSON.parse(r.body).id)).size).toBe(3);
+    expect(new Set(events.map((r) => JSON.parse(r.body).id)).size).toBe(3);
     expect((await json(await fetch(`${t.baseUrl}/health/ready`))).checks.redis).toBe('ok');
   });
 });

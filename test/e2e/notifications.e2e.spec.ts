@@ -153,7 +153,7 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     await receiver?.close();
   });
 
-  it('activates a classic subscription with a signed handshake, then POSTs each matching DocumentReference once', async () => {
+  it('starts a classic subscription active with no handshake, then PUTs each matching DocumentReference once under the endpoint as service base (R4 rest-hook)', async () => {
     const nhsNumber = aNhsNumber();
     const secret = aSecret();
     const path = `/classic-${randomUUID()}`;
@@ -167,20 +167,20 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     );
     expect(created.status).toBe(201);
     const subscription = await json(created);
-    expect(subscription.status).toBe('requested');
-    const handshake = (await receiver.waitFor(path, (r) => r.length >= 1))[0];
-    expect(handshake.body).toBe('');
-    await waitForStatus(t, subscription.id, 'active');
+    // R4 defines no handshake: the server checked the endpoint when it accepted the subscription
+    expect(subscription.status).toBe('active');
 
     await submit(t, nhsNumber);
     await submit(t, aNhsNumber()); // another patient: no notification
     await submit(t, nhsNumber, { type: { system: 'http://snomed.info/sct', code: '419891008' } }); // other type
-    const requests = await receiver.waitFor(path, (r) => r.length >= 2);
+    const requests = await receiver.waitFor(path, (r) => r.length >= 1);
     const [ids] = [await documentReferenceIdFor(t, nhsNumber)];
-    const notification = requests[1];
+    const notification = requests[0];
     const resource = JSON.parse(notification.body);
     expect(resource.resourceType).toBe('DocumentReference');
     expect(ids).toContain(resource.id);
+    expect(notification.method).toBe('PUT');
+    expect(notification.url).toBe(`${path}/DocumentReference/${resource.id}`);
     expect(resource.type.coding[0].code).toBe('373942005');
     expect(notification.headers['content-type']).toBe(FHIR_JSON);
     expect(notification.headers['x-subscriber-key']).toBe('abc123');
@@ -198,10 +198,10 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
       }),
     ).toThrow();
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(receiver.at(path)).toHaveLength(2);
+    expect(receiver.at(path)).toHaveLength(1);
   });
 
-  it('sends an empty POST for a classic subscription without payload, and generates a secret shown only once', async () => {
+  it('sends an empty POST with no Content-Type for a classic subscription without payload, and generates a secret shown only once', async () => {
     const nhsNumber = aNhsNumber();
     const path = `/empty-${randomUUID()}`;
     const created = await subscribe(
@@ -216,10 +216,13 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     expect(secret).toMatch(/^whsec_/);
     const read = await json(await t.fetch(`/fhir/Subscription/${subscription.id}`));
     expect(JSON.stringify(read)).not.toContain(secret);
-    await waitForStatus(t, subscription.id, 'active');
+    expect(subscription.status).toBe('active');
     await submit(t, nhsNumber);
-    const [, notification] = await receiver.waitFor(path, (r) => r.length >= 2);
+    const [notification] = await receiver.waitFor(path, (r) => r.length >= 1);
+    expect(notification.method).toBe('POST');
+    expect(notification.url).toBe(path);
     expect(notification.body).toBe('');
+    expect(notification.headers['content-type']).toBeUndefined();
     expect(() => new Webhook(secret).verify('', notification.headers as Record<string, string>)).not.toThrow();
   });
 
@@ -307,10 +310,10 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     await waitForStatus(t, subscription.id, 'error');
     const failed = await json(await t.fetch(`/fhir/Subscription/${subscription.id}`));
     expect(failed.error).toContain('HTTP 503');
-    const requests = await receiver.waitFor(path, (r) => r.some((x, i) => i > 0 && x.status === 200));
+    const events = await receiver.waitFor(path, (r) => r.some((x) => x.status === 200));
     await waitForStatus(t, subscription.id, 'active');
-    const events = requests.slice(1);
     expect(events.map((r) => r.status)).toEqual([503, 503, 503, 200]);
+    expect(events.every((r) => r.method === 'PUT')).toBe(true);
     expect(new Set(events.map((r) => r.headers['webhook-id'])).size).toBe(1);
     const bundle = await json(await t.fetch(`/fhir/Subscription/${subscription.id}/$status`));
     // the Backport IG's $status: a searchset Bundle holding the SubscriptionStatus Parameters
@@ -322,12 +325,12 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     // a classic (criteria) subscription has no topic to name
     expect(status.parameter.some((p: { name: string }) => p.name === 'topic')).toBe(false);
     const attempts = status.parameter.filter((p: { name: string }) => p.name === 'delivery-attempt');
-    expect(attempts).toHaveLength(5); // handshake + 3 failures + 1 success
+    expect(attempts).toHaveLength(4); // 3 failures + 1 success (no handshake for a classic subscription)
     const codes = attempts.map(
       (a: { part: { name: string; valueInteger?: number }[] }) =>
         a.part.find((p) => p.name === 'status-code')?.valueInteger,
     );
-    expect(codes.sort()).toEqual([200, 200, 503, 503, 503]);
+    expect(codes.sort()).toEqual([200, 503, 503, 503]);
   });
 
   it("keeps the client's meta.profile on a created Subscription, under the server's versionId and lastUpdated", async () => {
@@ -440,13 +443,13 @@ describe.each(BACKENDS)('notifications on %s with %s blobs', (database, blobStor
     expect((await put({ status: 'off' })).status).toBe(200);
     await submit(t, nhsNumber);
     await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(receiver.at(path)).toHaveLength(1);
+    expect(receiver.at(path)).toHaveLength(0);
     const secret = aSecret();
     const updated = await put({ status: 'requested', extension: [{ url: SECRET_URL, valueString: secret }] });
     expect((await json(updated)).meta.versionId).toBe('3');
     await waitForStatus(t, subscription.id, 'active');
     await submit(t, nhsNumber);
-    const requests = await receiver.waitFor(path, (r) => r.length >= 3);
+    const requests = await receiver.waitFor(path, (r) => r.length >= 1);
     const last = requests[requests.length - 1];
     expect(() => new Webhook(secret).verify(last.body, last.headers as Record<string, string>)).not.toThrow();
     expect((await t.fetch(`/fhir/Subscription/${subscription.id}`, { method: 'DELETE' })).status).toBe(204);

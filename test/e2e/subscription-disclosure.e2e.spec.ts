@@ -227,10 +227,10 @@ describe.each(BACKENDS)('subscription disclosure on %s with %s blobs', (database
     const foreign = await submit(nhsNumber, { gpOds: 'Y12345', custodianOds: 'RTG' });
     const addressed = await submit(nhsNumber, { gpOds: PRACTICE, custodianOds: 'RTG' });
     const held = await submit(nhsNumber, { gpOds: 'Y12345', custodianOds: PRACTICE });
-    const requests = await receiver.waitFor(path, (r) => r.length >= 3);
+    const requests = await receiver.waitFor(path, (r) => r.length >= 2);
     await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(receiver.at(path)).toHaveLength(3);
-    const delivered = requests.slice(1).map((r) => JSON.parse(r.body).id as string);
+    expect(receiver.at(path)).toHaveLength(2);
+    const delivered = requests.map((r) => JSON.parse(r.body).id as string);
     expect(delivered.sort()).toEqual([addressed, held].sort());
     expect(delivered).not.toContain(foreign);
 
@@ -240,8 +240,8 @@ describe.each(BACKENDS)('subscription disclosure on %s with %s blobs', (database
     );
     await waitForStatus(wideSubscription, PATIENT_WIDE, 'active');
     const another = await submit(nhsNumber, { gpOds: 'Y12345', custodianOds: 'RTG' });
-    const wide = await receiver.waitFor(`/wide-${id}`, (r) => r.length >= 2);
-    expect(JSON.parse(wide[1].body).id).toBe(another);
+    const wide = await receiver.waitFor(`/wide-${id}`, (r) => r.length >= 1);
+    expect(JSON.parse(wide[0].body).id).toBe(another);
   });
 
   it('sends no document once the stored grant no longer allows reading documents, and says why in $status', async () => {
@@ -261,7 +261,7 @@ describe.each(BACKENDS)('subscription disclosure on %s with %s blobs', (database
     const errored = await waitForStatus(id, PRACTICE, 'error');
     expect(errored.error).toContain('system/DocumentReference.rs');
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(receiver.at(path)).toHaveLength(1); // the handshake only
+    expect(receiver.at(path)).toHaveLength(0); // nothing left: a classic subscription has no handshake
     const status = (await json(await t.fetch(`/fhir/Subscription/${id}/$status`, { org: PRACTICE }))).entry[0].resource;
     const attempts = status.parameter.filter((p: { name: string }) => p.name === 'delivery-attempt');
     const refused = attempts.find((a: any) =>
@@ -283,7 +283,7 @@ describe.each(BACKENDS)('subscription disclosure on %s with %s blobs', (database
     await waitForStatus(classic, PRACTICE, 'active');
     await waitForStatus(backport, PRACTICE, 'active');
     const documentReference = await submit(nhsNumber, { gpOds: PRACTICE });
-    await receiver.waitFor(classicPath, (r) => r.length >= 2);
+    await receiver.waitFor(classicPath, (r) => r.length >= 1);
     await receiver.waitFor(backportPath, (r) => r.length >= 2);
 
     const notified = (await auditEventsFor(nhsNumber)).filter((e) => subtypes(e).includes('notify'));

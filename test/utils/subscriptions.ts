@@ -4,8 +4,8 @@ import type { WebhookReceiver } from './webhook-receiver.js';
 const FHIR_JSON = 'application/fhir+json';
 
 /**
- * Creates a rest-hook Subscription to `receiver` at `path` (organisation RTG unless told), waits for its handshake
- * and until it is active; returns its id.
+ * Creates a classic R4 rest-hook Subscription (full payload: each event is a PUT of the DocumentReference under the
+ * endpoint) to `receiver` at `path`, as organisation RTG unless told, and waits until it is active; returns its id.
  */
 export async function subscribeUntilActive(
   t: TestApp,
@@ -29,7 +29,6 @@ export async function subscribeUntilActive(
   if (created.status !== 201 || !body.id) {
     throw new Error(`creating the Subscription answered ${created.status}: ${JSON.stringify(body)}`);
   }
-  await receiver.waitFor(path, (r) => r.length >= 1); // the handshake
   for (let i = 0; ; i++) {
     const current = (await (await t.fetch(`/fhir/Subscription/${body.id}`)).json()) as { status?: string };
     if (current.status === 'active') {

@@ -2,7 +2,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedWebhook {
+  /** The endpoint path: the request path without the `/DocumentReference/{id}` an R4 rest-hook update appends. */
   path: string;
+  /** The whole request path and query. */
+  url: string;
+  method: string;
   headers: IncomingHttpHeaders;
   body: string;
   receivedAt: number;
@@ -13,7 +17,7 @@ export interface ReceivedWebhook {
 export interface WebhookReceiver {
   /** http://127.0.0.1:PORT */
   readonly origin: string;
-  /** A fresh endpoint URL on this receiver (requests are recorded per path). */
+  /** A fresh endpoint URL on this receiver (requests are recorded per endpoint path). */
   url(path?: string): string;
   /** Every request, in arrival order (failed ones included). */
   readonly requests: ReceivedWebhook[];
@@ -39,7 +43,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const path = request.url ?? '/';
+      const url = request.url ?? '/';
+      // a classic R4 rest-hook with a payload PUTs to {endpoint}/DocumentReference/{id}
+      const path = url.replace(/\/DocumentReference\/[^/?]+(?=$|\?)/, '');
       const failure = failures.get(path);
       let status = 200;
       if (failure && failure.left > 0) {
@@ -48,6 +54,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       }
       requests.push({
         path,
+        url,
+        method: request.method ?? '',
         headers: request.headers,
         body: Buffer.concat(chunks).toString('utf8'),
         receivedAt: Date.now(),
