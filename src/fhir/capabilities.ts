@@ -129,8 +129,9 @@ export const DOCUMENT_REFERENCE_SEARCH_PARAMS: SearchParamDeclaration[] = [
 const DOCUMENT_REFERENCE_RESULT_PARAMS =
   '_count (default 20, max 500; 0 = total only), _sort (date, _lastUpdated; - for descending; ties by id), ' +
   '_summary=count, _total (none | estimate | accurate), _include (accepted and reported: no separate Patient or ' +
-  'Practitioner resources exist here). Pages follow opaque next/previous links. Unknown or malformed parameters ' +
-  'are ignored and reported in an OperationOutcome entry, or refused with 400 under Prefer: handling=strict. ' +
+  'Practitioner resources exist here). Pages follow opaque next/previous links. Unknown parameters and modifiers ' +
+  'are ignored and reported in an OperationOutcome entry, or refused with 400 under Prefer: handling=strict; a ' +
+  'malformed value of a supported filter is always refused with 400 (dropping it would widen the result). ' +
   'POST DocumentReference/_search takes the same parameters as application/x-www-form-urlencoded.';
 
 export const RESOURCE_CAPABILITIES: ResourceCapability[] = [

@@ -155,7 +155,7 @@ describe('parseSearch', () => {
       { kind: 'token', param: 'relatesto', values: [{ code: 'DocumentReference/d1' }], not: false },
       { kind: 'token', param: 'subject', values: [{ code: 'Group/g1' }], not: false },
     ]);
-    expect(parseSearch([['patient', 'Group/g1']]).issues[0].diagnostics).toMatch(/not a reference to Patient/);
+    expect(() => parseSearch([['patient', 'Group/g1']])).toThrow(/not a reference to Patient/);
   });
 
   it('reads string modifiers and token :not', () => {
@@ -195,20 +195,34 @@ describe('parseSearch', () => {
     expect(plan.issues[0].diagnostics).toMatch(/not available/);
   });
 
-  it('ignores and reports unknown parameters, bad modifiers and malformed values by default', () => {
+  it('ignores and reports unknown parameters, bad modifiers and malformed result parameters by default', () => {
     const plan = parseSearch([
       ['foo', 'bar'],
-      ['date', '2024-13'],
       ['type:text', 'discharge'],
       ['_count', '-1'],
       ['_sort', 'title'],
       ['status', 'current'],
     ]);
     expect(plan.clauses).toEqual([{ kind: 'status', codes: ['current'], not: false }]);
-    expect(plan.issues.map((i) => i.expression![0])).toEqual(['foo', 'date', 'type:text', '_count', '_sort']);
+    expect(plan.issues.map((i) => i.expression![0])).toEqual(['foo', 'type:text', '_count', '_sort']);
     expect(plan.issues.every((i) => i.severity === 'warning')).toBe(true);
     expect(plan.used).toEqual([['status', 'current']]);
     expect(plan.count).toBe(20);
+  });
+
+  it('refuses a malformed value of a supported filter even when lenient: dropping it would widen the result', () => {
+    expect.assertions(3);
+    try {
+      parseSearch([
+        ['foo', 'bar'],
+        ['date', '2024-13'],
+        ['status', 'current'],
+      ]);
+    } catch (error) {
+      expect(error).toBeInstanceOf(FhirError);
+      expect((error as FhirError).status).toBe(400);
+      expect((error as FhirError).message).toMatch(/^date=2024-13: /);
+    }
   });
 
   it('refuses with 400 naming the parameter under Prefer: handling=strict', () => {

@@ -403,8 +403,9 @@ function applyResultParameter(plan: SearchPlan, name: string, value: string): vo
 
 /**
  * Parses DocumentReference search parameters (FHIR R4 search.html semantics) into a plan. Repeated parameters
- * are AND-ed, comma-separated values OR-ed. Unknown or malformed parameters are dropped and reported in
- * `plan.issues`, or fail the whole search with 400 when `options.strict` (Prefer: handling=strict).
+ * are AND-ed, comma-separated values OR-ed. Unknown parameters and modifiers are dropped and reported in
+ * `plan.issues`, or fail the whole search with 400 when `options.strict` (Prefer: handling=strict); a malformed
+ * value of a supported filter always fails it.
  * A `_cursor` that is not ours, or made for another sort, always fails: silently restarting would repeat rows.
  */
 export function parseSearch(params: [string, string][], options: SearchOptions = {}): SearchPlan {
@@ -456,10 +457,16 @@ export function parseSearch(params: [string, string][], options: SearchOptions =
       });
     }
   }
-  if (errors.length > 0 && options.strict) {
-    throw new FhirError(400, errors[0].code, errors[0].diagnostics, {
-      issues: errors,
-      expression: errors[0].expression?.[0],
+  // A malformed value of a filter we support is refused even in lenient mode: R4 lets a server ignore parameters it
+  // does not know, but dropping a filter the client meant (date=yesterday) would widen the result.
+  const malformed = errors.filter(
+    (e) => e.code === 'value' && Object.hasOwn(SEARCH_PARAMETERS, e.expression![0].split(':')[0]),
+  );
+  if (malformed.length > 0 || (errors.length > 0 && options.strict)) {
+    const refused = malformed.length > 0 ? malformed : errors;
+    throw new FhirError(400, refused[0].code, refused[0].diagnostics, {
+      issues: refused,
+      expression: refused[0].expression?.[0],
     });
   }
   plan.issues.unshift(

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aNhsNumber } from '../fixtures/nhs-number.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../utils/webhook-receiver.js';
@@ -58,19 +59,6 @@ function aBackportSubscription(
       _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: content }] },
     },
   };
-}
-
-/** A unique valid NHS number per test (modulus 11), so tests never see each other's documents. */
-function aNhsNumber(): string {
-  for (;;) {
-    const digits = Array.from({ length: 9 }, () => Math.floor(Math.random() * 10));
-    const sum = digits.reduce((total, d, i) => total + d * (10 - i), 0);
-    const check = 11 - (sum % 11);
-    if (check === 10) {
-      continue;
-    }
-    return `${digits.join('')}${check === 11 ? 0 : check}`;
-  }
 }
 
 async function subscribe(t: TestApp, body: unknown, org = 'RTG'): Promise<Response> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aNhsNumber } from '../fixtures/nhs-number.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
@@ -14,18 +15,6 @@ const PRACTICE = 'Y77777';
 /** An organisation the operator allows patient-wide criteria (SUBSCRIPTION_PATIENT_WIDE_ORGS). */
 const PATIENT_WIDE = 'Y88888';
 const SUBSCRIPTION_ONLY = 'system/Subscription.cruds';
-
-/** A unique valid NHS number per test (modulus 11), so tests never see each other's documents. */
-function aNhsNumber(): string {
-  for (;;) {
-    const digits = Array.from({ length: 9 }, () => Math.floor(Math.random() * 10));
-    const sum = digits.reduce((total, d, i) => total + d * (10 - i), 0);
-    const check = 11 - (sum % 11);
-    if (check !== 10) {
-      return `${digits.join('')}${check === 11 ? 0 : check}`;
-    }
-  }
-}
 
 function aClassicSubscription(endpoint: string, criteria: string) {
   return {
