@@ -32,12 +32,16 @@ describe('parseSubmissionSetSearch', () => {
   it('ignores and reports unknown or malformed parameters, or refuses them under strict handling', () => {
     const lenient = parseSubmissionSetSearch([
       ['source', 'x'],
-      ['date', 'yesterday'],
+      ['_count', 'many'],
       ['_count', '5'],
     ]);
     expect(lenient.count).toBe(5);
     expect(lenient.used).toEqual([['_count', '5']]);
-    expect(lenient.issues.map((i) => i.expression)).toEqual([['source'], ['date']]);
+    expect(lenient.issues.map((i) => i.expression)).toEqual([['source'], ['_count']]);
     expect(() => parseSubmissionSetSearch([['source', 'x']], { strict: true })).toThrow(FhirError);
+  });
+
+  it('refuses a malformed date even when lenient: dropping it would widen the result', () => {
+    expect(() => parseSubmissionSetSearch([['date', 'yesterday']])).toThrow(/date=yesterday/);
   });
 });

@@ -29,7 +29,8 @@ class Problem extends Error {}
 /**
  * Parses List search parameters (IHE MHD ITI-66): `patient.identifier` (NHS number, `system|value` or value),
  * `code` (e.g. MHDlistTypes|submissionset), `status`, `date` (with prefixes), `_id` and `_count`. Unknown or
- * malformed parameters are ignored and reported, or refused with 400 when `strict` (Prefer: handling=strict).
+ * malformed parameters are ignored and reported, or refused with 400 when `strict` (Prefer: handling=strict); a
+ * malformed `date` is always refused.
  */
 export function parseSubmissionSetSearch(
   params: [string, string][],
@@ -66,6 +67,13 @@ export function parseSubmissionSetSearch(
         expression: [key],
       });
     }
+  }
+  // date is the one filter here whose value can be malformed; dropping it would widen the result, so never lenient
+  const malformed = errors.filter((e) => e.expression?.[0] === 'date');
+  if (malformed.length > 0) {
+    throw new FhirError(400, 'value', malformed[0].diagnostics, {
+      issues: malformed.map((e) => ({ ...e, code: 'value' })),
+    });
   }
   if (errors.length > 0 && options.strict) {
     throw new FhirError(400, 'not-supported', errors[0].diagnostics, { issues: errors });
