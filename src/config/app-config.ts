@@ -63,6 +63,8 @@ export abstract class AppConfig {
     readonly backoffBaseMs: number;
     readonly failuresBeforeError: number;
     readonly deliveryConcurrency: number;
+    readonly endpointConcurrency: number;
+    readonly connectTimeoutMs: number;
     readonly relayPollMs: number;
     readonly reofferMs: number;
     readonly heartbeatCheckSeconds: number;
@@ -202,7 +204,21 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     default: '3',
     doc: 'consecutive failed attempts that put a Subscription into status error',
   },
-  { name: 'DELIVERY_CONCURRENCY', default: '10', doc: 'webhook deliveries a worker process runs at once' },
+  {
+    name: 'DELIVERY_CONCURRENCY',
+    default: '64',
+    doc: 'webhook deliveries a worker process runs at once (they wait on the network, so many fit)',
+  },
+  {
+    name: 'DELIVERY_ENDPOINT_CONCURRENCY',
+    default: '8',
+    doc: 'deliveries one endpoint may have in flight from a worker process; more wait, without holding a slot',
+  },
+  {
+    name: 'DELIVERY_CONNECT_TIMEOUT_MS',
+    default: '3000',
+    doc: 'time to open a connection to a webhook endpoint (within DELIVERY_TIMEOUT_MS)',
+  },
   { name: 'OUTBOX_POLL_MS', default: '200', doc: 'how often the worker looks for new notification events' },
   {
     name: 'DELIVERY_REOFFER_MS',
@@ -417,6 +433,8 @@ export function loadConfig(env: Env): AppConfig {
       backoffBaseMs: integer(env, 'DELIVERY_BACKOFF_BASE_MS', 1, 3_600_000),
       failuresBeforeError: integer(env, 'DELIVERY_FAILURES_BEFORE_ERROR', 1, 1000),
       deliveryConcurrency: integer(env, 'DELIVERY_CONCURRENCY', 1, 1000),
+      endpointConcurrency: integer(env, 'DELIVERY_ENDPOINT_CONCURRENCY', 1, 100),
+      connectTimeoutMs: integer(env, 'DELIVERY_CONNECT_TIMEOUT_MS', 100, 600_000),
       relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
       reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),

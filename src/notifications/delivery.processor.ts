@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy }
 import type Bull from 'bull';
 import { AppConfig } from '../config/app-config.js';
 import { DeliveryService, type DeliveryRequest } from './delivery.service.js';
-import { DeliveryJobName, NotificationQueue, type DeliveryJobData } from './notification-queue.service.js';
+import { DeliveryJobName, NotificationQueue, RetryLater, type DeliveryJobData } from './notification-queue.service.js';
 import { OutboxRelay } from './outbox-relay.service.js';
 
 /** Worker role: the queue consumer (thin: turns a job into a DeliveryService call) and the outbox relay. */
@@ -36,7 +36,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
             webhookId: String(job.id),
           };
     const outcome = await this.delivery.deliver(request);
-    if (outcome.result !== 'failed') {
+    if (outcome.result === 'sent' || outcome.result === 'skipped') {
       return;
     }
     // DELIVERY_RETRY_HOURS counts from when the job was first queued; after that the job is dropped.
@@ -45,6 +45,6 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       await this.delivery.giveUp(request, outcome.reason);
       await job.discard();
     }
-    throw new Error(outcome.reason);
+    throw new RetryLater(outcome.reason, outcome.retryAt);
   }
 }

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
+import { EndpointGate } from './endpoint-gate.js';
 import { bareHost } from './endpoint-safety.js';
 import { notificationBundle } from './notification-bundle.js';
 import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
@@ -10,16 +11,21 @@ import { FHIR_JSON, topicUrl } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 import { SubscriptionService } from './subscription.service.js';
-import { WebhookClient } from './webhook-client.service.js';
+import { type PostResult, WebhookClient } from './webhook-client.service.js';
 import { signWebhook } from './webhook-signature.js';
 
 export type DeliveryRequest =
   | { type: 'event-notification'; subscriptionEventId: string }
   | { type: 'handshake' | 'heartbeat'; subscriptionId: string; webhookId: string };
 
-/** What became of one attempt: sent (2xx), skipped (nothing to do any more), or failed (retry later). */
+/**
+ * What became of one attempt: sent (2xx), skipped (nothing to do any more), failed (retry later), or deferred (not
+ * sent, because the endpoint is busy or backing off; not an attempt). A retry time comes from the endpoint's state.
+ */
 export type DeliveryOutcome =
-  { result: 'sent' } | { result: 'skipped'; reason: string } | { result: 'failed'; reason: string };
+  | { result: 'sent' }
+  | { result: 'skipped'; reason: string }
+  | { result: 'failed' | 'deferred'; reason: string; retryAt?: number };
 
 interface Message {
   subscription: SubscriptionEntity;
@@ -49,6 +55,7 @@ interface Refusal {
 @Injectable()
 export class DeliveryService {
   private readonly logger = new Logger(DeliveryService.name);
+  private readonly gate: EndpointGate;
 
   constructor(
     private readonly subscriptions: SubscriptionRepository,
@@ -56,7 +63,18 @@ export class DeliveryService {
     private readonly disclosure: SubscriptionDisclosure,
     private readonly webhooks: WebhookClient,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.gate = new EndpointGate({
+      maxInFlight: config.notifications.endpointConcurrency,
+      backoffBaseMs: config.notifications.backoffBaseMs,
+      requestTimeoutMs: config.notifications.deliveryTimeoutMs,
+    });
+  }
+
+  /** Endpoints this process is backing off. */
+  get failingEndpoints(): number {
+    return this.gate.failing;
+  }
 
   async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
     const message = await this.compose(request);
@@ -67,25 +85,20 @@ export class DeliveryService {
       return this.refuse(message);
     }
     const { subscription } = message;
-    if (message.disclosures?.length) {
-      const url = new URL(subscription.endpoint);
-      await this.disclosure.record(subscription, message.disclosures, 'notify', {
-        clientId: subscription.endpoint,
-        ip: bareHost(url.hostname),
-        requestId: message.webhookId,
-      });
+    // a busy or failing endpoint costs a deferral, not a slot held for the whole timeout (no head-of-line blocking)
+    const origin = new URL(subscription.endpoint).origin;
+    const admission = this.gate.admit(origin, Date.now());
+    if (!admission.admitted) {
+      return { result: 'deferred', reason: admission.reason, retryAt: admission.retryAt };
     }
-    const timestamp = Math.floor(Date.now() / 1000);
-    const headers: Record<string, string> = {
-      ...Object.fromEntries(this.customHeaders(subscription)),
-      ...signWebhook(subscription.secret, message.webhookId, timestamp, message.body),
-      'user-agent': 'fhir-document-registry-webhooks',
-    };
-    if (message.body !== '') {
-      headers['content-type'] = FHIR_JSON;
-    }
+    let result: PostResult | undefined;
+    let retryAt: number | undefined;
     const attemptedAt = Date.now();
-    const result = await this.webhooks.send(message.method, message.url, message.body, headers);
+    try {
+      result = await this.send(message);
+    } finally {
+      retryAt = this.gate.settle(origin, result && answeredInTime(result), Date.now());
+    }
     await this.subscriptions.recordAttempt({
       subscriptionId: subscription.id,
       webhookId: message.webhookId,
@@ -105,7 +118,31 @@ export class DeliveryService {
     }
     const reason = `Delivery to ${message.url} failed: ${result.error ?? 'no response'}`;
     await this.subscriptions.recordFailure(subscription.id, reason, this.config.notifications.failuresBeforeError);
-    return { result: 'failed', reason };
+    // a 4xx is this subscription's problem, not the endpoint's health: the job's own backoff applies
+    return { result: 'failed', reason, retryAt };
+  }
+
+  /** Audits what the message reveals, then signs and sends it. */
+  private async send(message: Message): Promise<PostResult> {
+    const { subscription } = message;
+    if (message.disclosures?.length) {
+      const url = new URL(subscription.endpoint);
+      await this.disclosure.record(subscription, message.disclosures, 'notify', {
+        clientId: subscription.endpoint,
+        ip: bareHost(url.hostname),
+        requestId: message.webhookId,
+      });
+    }
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers: Record<string, string> = {
+      ...Object.fromEntries(this.customHeaders(subscription)),
+      ...signWebhook(subscription.secret, message.webhookId, timestamp, message.body),
+      'user-agent': 'fhir-document-registry-webhooks',
+    };
+    if (message.body !== '') {
+      headers['content-type'] = FHIR_JSON;
+    }
+    return this.webhooks.send(message.method, message.url, message.body, headers);
   }
 
   private async refuse(refusal: Refusal): Promise<DeliveryOutcome> {
@@ -275,4 +312,10 @@ export function resourceUrl(base: string, path: string): string {
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/${path}`;
   return url.toString();
+}
+
+/** Whether the endpoint is healthy by this answer: it answered in time, with neither a 5xx nor 429/408 (busy). */
+function answeredInTime(result: PostResult): boolean {
+  const status = result.statusCode;
+  return status !== null && status < 500 && status !== 429 && status !== 408;
 }

@@ -28,6 +28,16 @@ const MAX_BACKOFF_MS = 3_600_000;
 // Bull needs a finite count; the real budget is DELIVERY_RETRY_HOURS, enforced by the processor.
 const ATTEMPTS = 100_000;
 
+/** A delivery to try again: at `retryAt` when the endpoint's back-off says when, else after the job's own backoff. */
+export class RetryLater extends Error {
+  constructor(
+    message: string,
+    readonly retryAt?: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Exponential backoff with equal jitter: base x 2^(attempt-1), capped at an hour, then 50-100% of that. */
 export function jitteredBackoff(baseMs: number, attemptsMade: number, random = Math.random()): number {
   const ceiling = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), MAX_BACKOFF_MS);
@@ -77,8 +87,10 @@ export class NotificationQueue implements BeforeApplicationShutdown {
       },
       settings: {
         backoffStrategies: {
-          [JITTERED_BACKOFF]: (attemptsMade: number) =>
-            jitteredBackoff(this.config.notifications.backoffBaseMs, attemptsMade),
+          [JITTERED_BACKOFF]: (attemptsMade: number, error?: Error) =>
+            error instanceof RetryLater && error.retryAt !== undefined
+              ? Math.max(1, error.retryAt - Date.now())
+              : jitteredBackoff(this.config.notifications.backoffBaseMs, attemptsMade),
         },
       },
     });

@@ -31,11 +31,15 @@ export class WebhookClient implements OnApplicationShutdown {
   private pool(origin: string): Pool {
     let pool = this.pools.get(origin);
     if (!pool) {
-      const timeout = this.config.notifications.deliveryTimeoutMs;
-      const connect = buildConnector({ timeout, lookup: safeLookup(this.allowlist) });
+      const { deliveryTimeoutMs: timeout, connectTimeoutMs, endpointConcurrency } = this.config.notifications;
+      const connect = buildConnector({
+        timeout: Math.min(connectTimeoutMs, timeout),
+        lookup: safeLookup(this.allowlist),
+      });
       const allowlist = this.allowlist;
       pool = new Pool(origin, {
-        connections: 8,
+        // the endpoint gate admits at most this many requests per endpoint, so none waits here for a socket
+        connections: endpointConcurrency,
         keepAliveTimeout: 30_000,
         headersTimeout: timeout,
         bodyTimeout: timeout,
