@@ -5,6 +5,7 @@ import { invalid, methodNotAllowed } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, sendWriteResult } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from './media-type.js';
@@ -14,6 +15,7 @@ import { parseMediaType, requireFhirFormat } from './media-type.js';
 export class BundleController {
   constructor(
     private readonly documents: DocumentService,
+    private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
   ) {}
 
@@ -62,10 +64,10 @@ export class BundleController {
   @RequireScope('Bundle', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);
-    const patient = await this.documents.patientOf(bundle.id);
+    const index = await this.documents.indexOf(bundle.id);
     const audit = auditContext(request);
-    if (patient) {
-      audit.patientNhsNumbers.push(patient);
+    if (index?.patientNhsNumber) {
+      audit.patientNhsNumbers.push(index.patientNhsNumber);
     }
     if (bundle.custodianOds) {
       audit.custodianOrgs.push(bundle.custodianOds);
@@ -77,6 +79,10 @@ export class BundleController {
       return;
     }
     await reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle));
+    if (index) {
+      // a recipient that read its document has it: its delivery Task moves to retrieved
+      await this.tasks.saw(index.documentReferenceId, principalOf(request)?.organization, 'retrieved');
+    }
   }
 
   // Immutable content: the methods exist only to say so with a 405 rather than a 404.

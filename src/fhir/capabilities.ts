@@ -1,3 +1,4 @@
+import { TASK_SEARCH_PARAMETERS } from '../registry/delivery-task-search.js';
 /**
  * What the server supports, declared once: the CapabilityStatement is generated from this, the search
  * parser accepts exactly these parameters, and a test checks every interaction has a route (and back).
@@ -190,6 +191,21 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
       'rest-hook subscriptions owned by the creating organisation: classic R4 criteria (a DocumentReference search) or ' +
       'the R5 Subscriptions Backport IG topic SubscriptionTopic/document-available; $status and $events operations; ' +
       'notifications signed per Standard Webhooks',
+  },
+  {
+    type: 'Task',
+    interactions: ['read', 'update', 'patch', 'search-type'],
+    searchParams: Object.entries(TASK_SEARCH_PARAMETERS).map(([name, documentation]) => ({
+      name,
+      type: name === '_lastUpdated' ? 'date' : name === 'focus' ? 'reference' : 'token',
+      documentation,
+    })),
+    documentation:
+      'Delivery tracking: one Task per (document, recipient organisation), created with the DocumentReference. ' +
+      'businessStatus stored -> notified (a notification to the recipient answered 2xx) -> retrieved (the recipient read ' +
+      'the document) -> accepted | rejected (the recipient answers with PATCH or PUT: status completed or rejected, ' +
+      'statusReason an ITK3 code 30001, 30002 or 30003, or text); closed when the document is superseded or withdrawn. ' +
+      'Visible to its recipient (owner) and sender (requester) only; a search must name your organisation as one of them',
   },
   {
     type: 'AuditEvent',

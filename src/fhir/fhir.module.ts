@@ -8,6 +8,7 @@ import { DocumentReferenceController } from './document-reference.controller.js'
 import { DocumentReferenceSearchController } from './document-reference-search.controller.js';
 import { MetadataController } from './metadata.controller.js';
 import { ListController } from './list.controller.js';
+import { TaskController } from './task.controller.js';
 import { TransactionController } from './transaction.controller.js';
 
 /** The HTTP edge: FHIR REST protocol only; business rules live in the registry. */
@@ -22,6 +23,7 @@ import { TransactionController } from './transaction.controller.js';
     TransactionController,
     ListController,
     AuditEventController,
+    TaskController,
   ],
 })
 export class FhirModule {}

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
 import { EndpointGate } from './endpoint-gate.js';
@@ -37,6 +38,8 @@ interface Message {
   eventNumber: number | null;
   body: string;
   subscriptionEventId?: string;
+  /** The DocumentReference an event notification is about (its recipient's delivery Task moves to notified). */
+  documentReferenceId?: string;
   /** The document versions the body reveals, audited before it is sent. */
   disclosures?: Disclosure[];
 }
@@ -62,6 +65,7 @@ export class DeliveryService {
     private readonly subscriptionService: SubscriptionService,
     private readonly disclosure: SubscriptionDisclosure,
     private readonly webhooks: WebhookClient,
+    private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
   ) {
     this.gate = new EndpointGate({
@@ -113,6 +117,9 @@ export class DeliveryService {
       await this.subscriptions.recordSuccess(subscription.id, Date.now());
       if (message.subscriptionEventId) {
         await this.subscriptions.markDelivered(message.subscriptionEventId, Date.now());
+      }
+      if (message.documentReferenceId) {
+        await this.tasks.saw(message.documentReferenceId, subscription.ownerOds, 'notified');
       }
       return { result: 'sent' };
     }
@@ -237,6 +244,7 @@ export class DeliveryService {
         eventNumber: event.eventNumber,
         body,
         subscriptionEventId: event.id,
+        documentReferenceId: event.documentReferenceId,
         // a classic subscription without payload, or one whose version is gone, sends an empty body
         disclosures: body === '' ? [] : disclosures,
       };

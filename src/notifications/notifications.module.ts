@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
+import { RegistryModule } from '../registry/registry.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { DocumentEventLog } from '../registry/document-events.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
@@ -29,7 +30,7 @@ export class NotificationsModule {
       module: NotificationsModule,
       global: true,
       // disclosures are audited like the registry's own reads: AuditService, which depends on nothing here
-      imports: [TypeOrmModule.forFeature(NOTIFICATION_ENTITIES), AuditModule],
+      imports: [TypeOrmModule.forFeature(NOTIFICATION_ENTITIES), AuditModule, RegistryModule],
       controllers: [SubscriptionController, SubscriptionTopicController],
       providers: [
         NotificationOutboxRepository,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { canonicalJson } from '../common/canonical-json.js';
@@ -27,6 +28,10 @@ import { parseFhirXml } from './fhir-xml.js';
 import { applyJsonPatch } from './json-patch.js';
 import { readStoredBytes } from './stored-bytes.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';
+import type { DeliveryTaskEntity } from './delivery-task.entity.js';
+import { DeliveryTaskRepository } from './delivery-task.repository.js';
+import { checkAnswerAllowed, movesForward, recipientAnswer, taskResource, withStep } from './delivery-task.js';
+import { recipientsOf } from './document-reference-recipients.js';
 import {
   attachmentMismatches,
   sha256Hex,
@@ -35,6 +40,8 @@ import {
   type NewRecordsPlan,
   type PlannedBlob,
   type PlannedDocumentReference,
+  type TaskAnswerPlan,
+  type TaskStepPlan,
 } from './write-plan.js';
 
 export interface RelatesTo {
@@ -79,6 +86,7 @@ export class DocumentWriter {
     private readonly binaries: BinaryRepository,
     private readonly documentReferences: DocumentReferenceRepository,
     private readonly submissionSets: SubmissionSetRepository,
+    private readonly tasks: DeliveryTaskRepository,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     @Optional() private readonly events?: DocumentEventLog,
@@ -200,6 +208,7 @@ export class DocumentWriter {
             documentReferenceId: id,
             versionId: result.meta.versionId,
           });
+          await this.closeTasks(manager, id, 'withdrawn by the sender');
         }
       }
       const withdrawn = result.status === 'entered-in-error' && current.status !== 'entered-in-error';
@@ -352,7 +361,92 @@ export class DocumentWriter {
       documentReferenceId: stored.id,
       versionId: stored.meta.versionId,
     });
+    await this.openTasks(manager, stored, ownerOds, planned.nhsNumber);
     return stored;
+  }
+
+  /** One delivery Task per organisation the document is addressed to (its sender aside), in the same transaction. */
+  private async openTasks(
+    manager: EntityManager,
+    document: StoredDocumentReference,
+    senderOds: string,
+    nhsNumber: string | null,
+  ): Promise<void> {
+    const at = Date.parse(document.meta.lastUpdated);
+    const rows: DeliveryTaskEntity[] = [...new Set(recipientsOf(document))]
+      .filter((ods) => ods !== senderOds)
+      .map((ods) => ({
+        id: randomUUID(),
+        versionId: 1,
+        documentReferenceId: document.id,
+        ownerOds: ods,
+        requesterOds: senderOds,
+        patientNhsNumber: nhsNumber,
+        businessStatus: 'stored',
+        authoredOnMs: at,
+        lastModifiedMs: at,
+        journey: JSON.stringify({ steps: [{ step: 'stored', at }] }),
+      }));
+    await this.tasks.insert(manager, rows);
+  }
+
+  /** A recalled document (superseded or withdrawn) closes every delivery of it still open, saying why. */
+  private async closeTasks(manager: EntityManager, documentReferenceId: string, why: string): Promise<void> {
+    const now = Date.now();
+    for (const row of await this.tasks.findByDocument(manager, documentReferenceId, true)) {
+      if (movesForward(row.businessStatus, 'closed')) {
+        await this.tasks.update(manager, withStep(row, 'closed', now, { text: why }));
+      }
+    }
+  }
+
+  /** A delivery step the server saw (notified, retrieved); a step already passed changes nothing. */
+  async advanceTask(plan: TaskStepPlan): Promise<void> {
+    await this.committer.run(async (manager) => {
+      const row = await this.tasks.findFor(plan.documentReferenceId, plan.ownerOds, manager);
+      if (row && movesForward(row.businessStatus, plan.step)) {
+        await this.tasks.update(manager, withStep(row, plan.step, plan.at));
+      }
+    });
+  }
+
+  /**
+   * The recipient's answer to its delivery Task: accepted (completed) or rejected, with an ITK3 business code or
+   * text. Only the recipient may answer, once; `If-Match` must name the current version when given.
+   */
+  async answerTask(plan: TaskAnswerPlan): Promise<DeliveryTaskEntity> {
+    return this.committer.run(async (manager) => {
+      const row = await this.tasks.findForUpdate(manager, plan.id);
+      if (!row) {
+        throw notFound(`Task/${plan.id} is not known to this server`);
+      }
+      checkAnswerAllowed(row, plan.actorOds);
+      if (plan.ifMatch !== undefined && !etagMatches(plan.ifMatch, String(row.versionId))) {
+        throw preconditionFailed(
+          `If-Match ${plan.ifMatch} does not match the current version W/"${row.versionId}" of Task/${plan.id}`,
+        );
+      }
+      const current = taskResource(row, `${this.config.baseUrl}/fhir`);
+      const proposed =
+        plan.change.kind === 'patch' ? applyJsonPatch(current, plan.change.operations) : plan.change.resource;
+      const answer = recipientAnswer(current, proposed);
+      const answered = withStep(row, answer.outcome, Date.now(), answer.reason);
+      await this.tasks.update(manager, answered);
+      await this.audit.record(
+        auditOf(plan.audit, {
+          action: 'U',
+          subtype: plan.audit.subtype,
+          entities: [
+            { reference: `Task/${row.id}`, role: 'resource' },
+            { reference: `DocumentReference/${row.documentReferenceId}`, role: 'resource' },
+          ],
+          patientNhsNumbers: row.patientNhsNumber ? [row.patientNhsNumber] : [],
+          custodianOrgs: [row.requesterOds],
+        }),
+        manager,
+      );
+      return answered;
+    });
   }
 
   /**
@@ -439,6 +533,7 @@ export class DocumentWriter {
         documentReferenceId: targetId,
         versionId: superseded.meta.versionId,
       });
+      await this.closeTasks(manager, targetId, 'superseded by a newer version of the document');
       relatesTo.push({ code: 'replaces', target: { reference: `DocumentReference/${targetId}` } });
     }
     return relatesTo;

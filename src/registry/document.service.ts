@@ -122,8 +122,10 @@ export class DocumentService {
   }
 
   /** The NHS number of the patient a stored document is about, for the audit trail. */
-  async patientOf(bundleId: string): Promise<string | null> {
-    return (await this.documentReferences.findByBundleId(undefined, bundleId))?.patientNhsNumber ?? null;
+  /** The DocumentReference that indexes a stored document, and its patient. */
+  async indexOf(bundleId: string): Promise<{ documentReferenceId: string; patientNhsNumber: string | null } | null> {
+    const row = await this.documentReferences.findByBundleId(undefined, bundleId);
+    return row ? { documentReferenceId: row.id, patientNhsNumber: row.patientNhsNumber } : null;
   }
 
   /** The exact stored bytes, checked against their recorded SHA-256 before they are served. */

@@ -1,4 +1,5 @@
 import { BinaryEntity } from './binary.entity.js';
+import { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import { DocumentReferenceVersionEntity } from './document-reference-version.entity.js';
@@ -16,4 +17,5 @@ export const REGISTRY_ENTITIES = [
   DocumentReferenceTokenEntity,
   DocumentReferenceVersionEntity,
   SubmissionSetEntity,
+  DeliveryTaskEntity,
 ];

@@ -3,6 +3,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { BinaryRepository } from './binary.repository.js';
 import { BinaryService } from './binary.service.js';
+import { DeliveryTaskRepository } from './delivery-task.repository.js';
+import { DeliveryTaskService } from './delivery-task.service.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
 import { DocumentReferenceRepository } from './document-reference.repository.js';
 import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
@@ -27,6 +29,8 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DocumentReferenceSearchRepository,
     ProvideService,
     SubmissionSetRepository,
+    DeliveryTaskRepository,
+    DeliveryTaskService,
   ],
   exports: [
     DocumentService,
@@ -35,6 +39,7 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DocumentReferenceService,
     DocumentReferenceSearchRepository,
     ProvideService,
+    DeliveryTaskService,
   ],
 })
 export class RegistryModule {}

@@ -12,7 +12,7 @@ import type { FhirResource } from './fhir-json.js';
  * stored) before anything is written. DocumentWriter carries plans out: bytes first, then every row, relation,
  * outbox event and the AuditEvent in one group-committed transaction. Every way in builds one of these.
  */
-export type WritePlan = NewRecordsPlan | ChangePlan;
+export type WritePlan = NewRecordsPlan | ChangePlan | TaskStepPlan | TaskAnswerPlan;
 
 /** Bytes to keep: in memory (the writer stores them) or already streamed into the store by the HTTP edge. */
 export type PlannedBlob = { bytes: Buffer; contentType: string } | { stored: StoredBlob };
@@ -91,6 +91,25 @@ export interface ChangePlan {
   kind: 'change';
   id: string;
   change: DocumentReferenceChange;
+  actorOds: string | undefined;
+  ifMatch?: string;
+  audit: AuditIntent;
+}
+
+/** The server saw a delivery step for one recipient of a document: a notification answered 2xx, or a read. */
+export interface TaskStepPlan {
+  kind: 'task-step';
+  documentReferenceId: string;
+  ownerOds: string;
+  step: 'notified' | 'retrieved';
+  at: number;
+}
+
+/** The recipient answers its delivery Task (accepted or rejected, with a reason): a JSON Patch or a whole Task. */
+export interface TaskAnswerPlan {
+  kind: 'task-answer';
+  id: string;
+  change: { kind: 'update'; resource: Record<string, unknown> } | { kind: 'patch'; operations: unknown };
   actorOds: string | undefined;
   ifMatch?: string;
   audit: AuditIntent;

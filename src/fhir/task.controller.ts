@@ -1,0 +1,141 @@
+import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config.js';
+import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
+import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { actorOf, auditContext } from '../audit/actor.js';
+import { principalOf } from '../auth/principal.js';
+import type { DeliveryTaskEntity } from '../registry/delivery-task.entity.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
+import { taskResource } from '../registry/delivery-task.js';
+import { parseFhirJson, parseJsonBody } from '../registry/fhir-json.js';
+import { parseFhirXml } from '../registry/fhir-xml.js';
+import { notModified, sendJson, versionEtag } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { searchBundle } from './search-bundle.js';
+
+function requireBody(request: FastifyRequest): Buffer {
+  if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+    throw invalid('The request has no body');
+  }
+  return request.body;
+}
+
+/**
+ * Delivery tracking: one Task per (document, recipient organisation). A practice's inbox and a hospital's outbox are
+ * Task searches; the recipient answers (accepted / rejected with an ITK3 business code) with PATCH or PUT.
+ */
+@Controller('fhir/Task')
+export class TaskController {
+  constructor(
+    private readonly tasks: DeliveryTaskService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  @RequireScope('Task', 's')
+  async search(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const question = request.url.indexOf('?');
+    const params = question < 0 ? [] : [...new URLSearchParams(request.url.slice(question + 1))];
+    const page = await this.tasks.search(params, principalOf(request)?.organization);
+    const audit = auditContext(request);
+    for (const { resource } of page.resources) {
+      const patient = (resource.for as { identifier?: { value?: string } } | undefined)?.identifier?.value;
+      if (patient) {
+        audit.patientNhsNumbers.push(patient);
+      }
+    }
+    await sendJson(
+      reply,
+      200,
+      searchBundle({
+        base: `${this.config.baseUrl}/fhir`,
+        resourceType: 'Task',
+        params: page.used,
+        next: page.next,
+        resources: page.resources,
+        issues: [],
+      }),
+    );
+  }
+
+  @Get(':id')
+  @RequireScope('Task', 'r')
+  async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const { row, resource } = await this.tasks.read(id, principalOf(request)?.organization);
+    this.audited(request, row);
+    const etag = versionEtag(row.versionId);
+    reply.header('etag', etag).header('last-modified', new Date(row.lastModifiedMs).toUTCString());
+    if (notModified(request, etag)) {
+      await reply.status(304).send();
+      return;
+    }
+    await sendJson(reply, 200, resource);
+  }
+
+  /** The recipient's answer as a JSON Patch of status and statusReason. */
+  @Patch(':id')
+  @RequireScope('Task', 'u')
+  async patch(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    if (parseMediaType(request.headers['content-type'])?.type !== 'application/json-patch+json') {
+      throw unsupportedMediaType('PATCH takes a JSON Patch: send Content-Type application/json-patch+json');
+    }
+    const operations = parseJsonBody(requireBody(request));
+    await this.answer(request, reply, id, { kind: 'patch', operations }, 'patch');
+  }
+
+  /** The recipient's answer as the whole Task with status and statusReason changed. */
+  @Put(':id')
+  @RequireScope('Task', 'u')
+  async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const body = requireBody(request);
+    const format = requireFhirFormat(parseMediaType(request.headers['content-type']));
+    const resource = format === 'json' ? parseFhirJson(body) : parseFhirXml(body);
+    await this.answer(request, reply, id, { kind: 'update', resource }, 'update');
+  }
+
+  @Post()
+  @Public()
+  refuseCreate(): never {
+    throw methodNotAllowed(
+      'Delivery Tasks are created by the server with each document addressed to a recipient',
+      'GET',
+    );
+  }
+
+  @Delete(':id')
+  @Public()
+  refuseDelete(): never {
+    throw methodNotAllowed('Delivery Tasks are kept: answer one with PATCH or PUT', 'GET, PUT, PATCH');
+  }
+
+  private async answer(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: string,
+    change: { kind: 'patch'; operations: unknown } | { kind: 'update'; resource: Record<string, unknown> },
+    subtype: string,
+  ): Promise<void> {
+    const row = await this.tasks.answer({
+      id,
+      change,
+      actorOds: principalOf(request)?.organization,
+      ifMatch: request.headers['if-match'],
+      audit: { actor: actorOf(request), subtype },
+    });
+    auditContext(request).recorded = true;
+    reply
+      .header('etag', versionEtag(row.versionId))
+      .header('last-modified', new Date(row.lastModifiedMs).toUTCString());
+    await sendJson(reply, 200, taskResource(row, `${this.config.baseUrl}/fhir`));
+  }
+
+  private audited(request: FastifyRequest, row: DeliveryTaskEntity): void {
+    const audit = auditContext(request);
+    audit.entities.push({ reference: `Task/${row.id}` }, { reference: `DocumentReference/${row.documentReferenceId}` });
+    if (row.patientNhsNumber) {
+      audit.patientNhsNumbers.push(row.patientNhsNumber);
+    }
+    audit.custodianOrgs.push(row.requesterOds);
+  }
+}

@@ -1,0 +1,87 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { notFound } from '../common/fhir-error.js';
+import { AppConfig } from '../config/app-config.js';
+import type { DeliveryTaskEntity } from './delivery-task.entity.js';
+import { DeliveryTaskRepository } from './delivery-task.repository.js';
+import { parseTaskSearch, TASK_SORT } from './delivery-task-search.js';
+import { movesForward, taskResource } from './delivery-task.js';
+import { DocumentWriter } from './document-writer.js';
+import { encodeCursor } from './search-cursor.js';
+import type { TaskAnswerPlan } from './write-plan.js';
+
+export interface TaskPage {
+  resources: { id: string; resource: Record<string, unknown> }[];
+  used: [string, string][];
+  next?: string;
+}
+
+/**
+ * Delivery tracking: one Task per (document, recipient organisation), written with the document by the writer, moved
+ * on by what the server sees (a notification answered, a read) and by the recipient's answer.
+ */
+@Injectable()
+export class DeliveryTaskService {
+  private readonly logger = new Logger(DeliveryTaskService.name);
+
+  constructor(
+    private readonly tasks: DeliveryTaskRepository,
+    private readonly writer: DocumentWriter,
+    private readonly config: AppConfig,
+  ) {}
+
+  private get fhirBase(): string {
+    return `${this.config.baseUrl}/fhir`;
+  }
+
+  /** A Task, to its recipient or its sender only (to anyone else it does not exist). */
+  async read(
+    id: string,
+    callerOds: string | undefined,
+  ): Promise<{ row: DeliveryTaskEntity; resource: Record<string, unknown> }> {
+    const row = await this.tasks.findById(id);
+    if (!row || !callerOds || (row.ownerOds !== callerOds && row.requesterOds !== callerOds)) {
+      throw notFound(`Task/${id} is not known to this server`);
+    }
+    return { row, resource: taskResource(row, this.fhirBase) };
+  }
+
+  async search(params: [string, string][], callerOds: string | undefined): Promise<TaskPage> {
+    const search = parseTaskSearch(params, callerOds);
+    const rows = await this.tasks.search(search);
+    const page = rows.slice(0, search.count);
+    const last = page[page.length - 1];
+    return {
+      resources: page.map((row) => ({ id: row.id, resource: taskResource(row, this.fhirBase) })),
+      used: search.used,
+      ...(rows.length > search.count && last
+        ? {
+            next: encodeCursor({ sort: TASK_SORT, key: last.lastModifiedMs, id: last.id, direction: 'next' }),
+          }
+        : {}),
+    };
+  }
+
+  answer(plan: Omit<TaskAnswerPlan, 'kind'>): Promise<DeliveryTaskEntity> {
+    return this.writer.answerTask({ kind: 'task-answer', ...plan });
+  }
+
+  /**
+   * A step the server saw for one recipient. Looked up first without a transaction, so a read of a document already
+   * marked retrieved (the usual case) costs one indexed select; never fails the request it comes from.
+   */
+  async saw(documentReferenceId: string, ownerOds: string | undefined, step: 'notified' | 'retrieved'): Promise<void> {
+    if (!ownerOds) {
+      return;
+    }
+    try {
+      const row = await this.tasks.findFor(documentReferenceId, ownerOds);
+      if (row && movesForward(row.businessStatus, step)) {
+        await this.writer.advanceTask({ kind: 'task-step', documentReferenceId, ownerOds, step, at: Date.now() });
+      }
+    } catch (error) {
+      this.logger.warn(
+        `Task of DocumentReference/${documentReferenceId} for ${ownerOds} not moved to ${step}: ${(error as Error).message}`,
+      );
+    }
+  }
+}
