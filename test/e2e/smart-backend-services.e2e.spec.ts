@@ -246,7 +246,11 @@ describe.each(BACKENDS)('SMART Backend Services token endpoint (%s + %s)', (data
           .sign(new TextEncoder().encode(JSON.stringify(es.publicJwk))),
       /signed with HS256/,
     ],
-    ['it is unsigned', async () => new UnsecuredJWT(assertionClaims('es-client')).encode(), /signed with none/],
+    [
+      'it is unsigned',
+      () => Promise.resolve(new UnsecuredJWT(assertionClaims('es-client')).encode()),
+      /signed with none/,
+    ],
     ['the client is unknown', () => sign(es, assertionClaims('nobody')), /client nobody is not registered/],
     ['the client is disabled', () => sign(es, assertionClaims('gone-client')), /client gone-client is not registered/],
     [
