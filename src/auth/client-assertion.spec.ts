@@ -133,13 +133,17 @@ describe('verifyClientAssertion', () => {
 
   it.each([
     ['aud is not the token endpoint', { aud: 'https://registry.example/fhir' }, /aud must be the token endpoint URL/],
-    ['it has expired', { exp: now() - 120 }, /has expired/],
-    ['exp is more than five minutes ahead', { exp: now() + 600 }, /exp is 6\d\d seconds ahead; it may be at most 300/],
+    // times as offsets from when the test runs, not from when the table was built
+    ['it has expired', { exp: -120 }, /has expired/],
+    ['exp is more than five minutes ahead', { exp: 600 }, /exp is 6\d\d seconds ahead; it may be at most 300/],
     ['it has no exp', { exp: undefined }, /no valid exp/],
     ['it has no jti', { jti: undefined }, /no jti/],
     ['iss is another client', { iss: 'backend-2', sub: 'backend-2' }, /invalid iss claim/],
   ])('refuses an assertion when %s', async (_label, change, message) => {
-    const payload = Object.fromEntries(Object.entries(claims(change)).filter(([, v]) => v !== undefined));
+    const timed = 'exp' in change && typeof change.exp === 'number' ? { exp: now() + change.exp } : {};
+    const payload = Object.fromEntries(
+      Object.entries(claims({ ...change, ...timed })).filter(([, v]) => v !== undefined),
+    );
     const error = await refusal(verifyClientAssertion(await sign(es384, payload), keys, expected));
     expect([error.code, error.status]).toEqual(['invalid_client', 401]);
     expect(error.description).toMatch(message);
