@@ -444,3 +444,28 @@ describe('npm run clients (the admin command)', () => {
     }
   });
 });
+
+describe('AUTH_CLIENTS_FILE', () => {
+  it('registers the clients of the file at boot, and a bad file stops the server naming the variable', async () => {
+    const dir = await makeTempDir('clients-file');
+    const { writeFile } = await import('node:fs/promises');
+    const key = await aKey('RS384');
+    const file = path.join(dir.path, 'clients.json');
+    const entry = { client_id: 'filed', organization: 'R2B', scope: 'system/DocumentReference.rs' };
+    await writeFile(file, JSON.stringify({ clients: [{ ...entry, jwks: { keys: [key.publicJwk] } }] }));
+    const t = await startTestApp('sqlite', 'file', { AUTH_CLIENTS_FILE: file });
+    try {
+      const clients = await t.app.get(SmartClientRepository).list();
+      expect(clients.map((c) => [c.clientId, c.organization, c.scopes])).toEqual([
+        ['filed', 'R2B', 'system/DocumentReference.rs'],
+      ]);
+    } finally {
+      await t.close();
+    }
+    await writeFile(file, JSON.stringify({ clients: [{ ...entry, organization: 'not an ods code' }] }));
+    await expect(startTestApp('sqlite', 'file', { AUTH_CLIENTS_FILE: file })).rejects.toThrow(
+      /Invalid configuration: AUTH_CLIENTS_FILE .*clients\[0\]: organization must be an ODS code/,
+    );
+    await dir.remove();
+  });
+});
