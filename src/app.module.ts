@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { AuditAuthFailureRecorder } from './audit/audit-auth-failure-recorder.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { SmartTokenModule } from './auth/smart-token.module.js';
 import { FhirExceptionFilter } from './common/fhir-exception.filter.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -23,6 +24,7 @@ export class AppModule {
         StorageModule,
         AuthModule.forRoot({ failureRecorder: AuditAuthFailureRecorder, imports: [AuditModule] }),
         AuditModule,
+        SmartTokenModule.forRoot(config),
         FhirModule,
         HealthModule,
         NotificationsModule.forRoot(config),

@@ -13,7 +13,7 @@ export type IheTransaction = 'ITI-65' | 'ITI-67' | 'ITI-68';
 export interface AuditInput {
   actor: Actor;
   action: AuditAction;
-  /** create, read, vread, search, update, patch, delete, history, withdraw, notify, login-failure, forbidden ... */
+  /** create, read, vread, search, update, patch, delete, history, withdraw, notify, login (a token issued), login-failure, forbidden ... */
   subtype: string;
   outcome: AuditOutcome;
   outcomeDescription?: string;
@@ -95,7 +95,7 @@ const SYSTEM_OBJECT: Coding = { system: ENTITY_TYPE, code: '2', display: 'System
 function eventType(input: AuditInput): { type: Coding; subtype: Coding[] } {
   const rest = REST_INTERACTIONS[input.subtype];
   const restCoding: Coding[] = rest ? [{ system: REST_INTERACTION, code: rest }] : [];
-  if (input.subtype === 'login-failure') {
+  if (input.subtype === 'login' || input.subtype === 'login-failure') {
     return {
       type: { system: DCM, code: '110114', display: 'User Authentication' },
       subtype: [{ system: DCM, code: '110122', display: 'Login' }],

@@ -80,7 +80,14 @@ export async function loadOrCreateLocalSigningKey(dataDir: string): Promise<Loca
 
 /** Signs an access token with the local key (for `npm run token`, development and tests). */
 export async function signLocalToken(dataDir: string, request: LocalTokenRequest): Promise<string> {
-  const { privateKey, kid } = await loadOrCreateLocalSigningKey(dataDir);
+  return signAccessToken(await loadOrCreateLocalSigningKey(dataDir), request);
+}
+
+/** Signs an access token with a loaded local key (the token endpoint keeps the key in memory). */
+export async function signAccessToken(
+  key: LocalSigningKey,
+  request: LocalTokenRequest & { tokenId?: string },
+): Promise<string> {
   const claims: Record<string, string> = { scope: request.scope };
   if (request.organization) {
     claims.organization = request.organization;
@@ -89,12 +96,12 @@ export async function signLocalToken(dataDir: string, request: LocalTokenRequest
     claims.client_id = request.clientId;
   }
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: ALGORITHM, kid, typ: 'at+jwt' })
+    .setProtectedHeader({ alg: ALGORITHM, kid: key.kid, typ: 'at+jwt' })
     .setIssuer(request.issuer)
     .setAudience(request.audience)
     .setSubject(request.subject)
     .setIssuedAt()
     .setExpirationTime(`${request.expiresInSeconds}s`)
-    .setJti(randomUUID())
-    .sign(privateKey);
+    .setJti(request.tokenId ?? randomUUID())
+    .sign(key.privateKey);
 }

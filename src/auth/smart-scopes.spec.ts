@@ -1,4 +1,12 @@
-import { allows, hasAdminScope, type Interaction, parseScope, parseScopes, scopeNeeded } from './smart-scopes.js';
+import {
+  grantScopes,
+  allows,
+  hasAdminScope,
+  type Interaction,
+  parseScope,
+  parseScopes,
+  scopeNeeded,
+} from './smart-scopes.js';
 
 describe('parseScope', () => {
   it.each([
@@ -112,5 +120,53 @@ describe('scopeNeeded', () => {
   it('names the v2 system scope for the interaction', () => {
     expect(scopeNeeded('DocumentReference', 's')).toBe('system/DocumentReference.s');
     expect(scopeNeeded('Binary', 'c')).toBe('system/Binary.c');
+  });
+});
+
+describe('grantScopes', () => {
+  it.each([
+    [
+      'a scope wholly allowed, in the spelling asked',
+      'system/DocumentReference.read',
+      'system/*.cruds',
+      ['system/DocumentReference.read'],
+    ],
+    [
+      'the allowed part of a wider scope',
+      'system/*.cruds',
+      'system/DocumentReference.rs',
+      ['system/DocumentReference.rs'],
+    ],
+    [
+      'the allowed permissions of a v1 scope',
+      'system/DocumentReference.write',
+      'system/DocumentReference.cr',
+      ['system/DocumentReference.c'],
+    ],
+    [
+      'each requested scope on its own',
+      'system/Binary.r system/Bundle.c',
+      'system/Binary.rs system/Bundle.cr',
+      ['system/Binary.r', 'system/Bundle.c'],
+    ],
+    ['nothing of another resource type', 'system/Subscription.cruds', 'system/DocumentReference.rs', []],
+    ['nothing of another context', 'user/DocumentReference.rs', 'system/DocumentReference.rs', []],
+    ['admin only when allowed', 'admin system/AuditEvent.rs', 'system/AuditEvent.rs', ['system/AuditEvent.rs']],
+    ['admin when allowed', 'admin', 'admin system/*.rs', ['admin']],
+    ['nothing for unknown or malformed scopes', 'openid launch system/Foo', 'system/*.cruds', []],
+    [
+      'one copy when several allowed scopes cover it',
+      'system/DocumentReference.rs',
+      'system/*.cruds system/DocumentReference.r',
+      ['system/DocumentReference.rs'],
+    ],
+    [
+      'a restriction the allowed scope carries',
+      'system/DocumentReference.rs',
+      'system/DocumentReference.rs?category=x',
+      ['system/DocumentReference.rs?category=x'],
+    ],
+  ])('grants %s', (_label, requested, allowed, granted) => {
+    expect(grantScopes(requested, allowed)).toEqual(granted);
   });
 });

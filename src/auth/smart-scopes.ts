@@ -109,3 +109,66 @@ export function hasAdminScope(scopes: readonly SmartScope[]): boolean {
 export function scopeNeeded(resourceType: string, interaction: Interaction): string {
   return `system/${resourceType}.${interaction}`;
 }
+
+/** The v2 spelling of a resource scope with the given permissions. */
+function v2Scope(
+  context: ScopeContext,
+  resourceType: string,
+  interactions: readonly Interaction[],
+  constraint?: string,
+) {
+  const letters = ORDER.filter((i) => interactions.includes(i)).join('');
+  return `${context}/${resourceType}.${letters}${constraint !== undefined ? `?${constraint}` : ''}`;
+}
+
+/** What one requested scope keeps of one allowed scope: itself when wholly covered, a narrower v2 scope, or nothing. */
+function intersect(requested: SmartScope, allowed: SmartScope): string | undefined {
+  if (requested.kind === 'admin' || allowed.kind === 'admin') {
+    return requested.kind === allowed.kind ? 'admin' : undefined;
+  }
+  if (requested.context !== allowed.context) {
+    return undefined;
+  }
+  if (
+    allowed.resourceType !== '*' &&
+    requested.resourceType !== '*' &&
+    allowed.resourceType !== requested.resourceType
+  ) {
+    return undefined;
+  }
+  if (
+    allowed.constraint !== undefined &&
+    requested.constraint !== undefined &&
+    allowed.constraint !== requested.constraint
+  ) {
+    return undefined;
+  }
+  const interactions = requested.interactions.filter((i) => allowed.interactions.includes(i));
+  if (interactions.length === 0) {
+    return undefined;
+  }
+  const resourceType = requested.resourceType === '*' ? allowed.resourceType : requested.resourceType;
+  const constraint = requested.constraint ?? allowed.constraint;
+  const whole =
+    interactions.length === requested.interactions.length &&
+    resourceType === requested.resourceType &&
+    constraint === requested.constraint;
+  return whole ? requested.raw : v2Scope(requested.context, resourceType, interactions, constraint);
+}
+
+/**
+ * The scopes to grant a client: each requested scope narrowed to what its allowed scopes cover (SMART App Launch v2
+ * lets a server grant less than asked). Unknown or malformed requested scopes are dropped; the result has no repeats.
+ */
+export function grantScopes(requested: string, allowed: string): string[] {
+  const permitted = parseScopes(allowed);
+  const granted = new Set<string>();
+  for (const scope of parseScopes(requested)) {
+    const kept = permitted.flatMap((allowedScope) => intersect(scope, allowedScope) ?? []);
+    // wholly covered by one allowed scope: the narrower pieces other allowed scopes give would only repeat it
+    for (const one of kept.includes(scope.raw) ? [scope.raw] : kept) {
+      granted.add(one);
+    }
+  }
+  return [...granted];
+}

@@ -69,6 +69,25 @@ describe('loadConfig', () => {
     });
   });
 
+  it('serves the local token endpoint under BASE_URL, and names the identity provider one only with AUTH_JWKS_URI', () => {
+    expect(loadConfig({ BASE_URL: 'https://registry.example/' }).auth.tokenUrl).toBe(
+      'https://registry.example/auth/token',
+    );
+    const external = { AUTH_JWKS_URI: 'https://idp.example/jwks', AUTH_TOKEN_URL: 'https://idp.example/token' };
+    expect(loadConfig(external).auth.tokenUrl).toBe('https://idp.example/token');
+    expect(loadConfig({ AUTH_JWKS_URI: 'https://idp.example/jwks' }).auth.tokenUrl).toBeUndefined();
+    expect(() => loadConfig({ AUTH_TOKEN_URL: 'https://idp.example/token' })).toThrow(
+      /AUTH_TOKEN_URL names an identity provider token endpoint, so it needs AUTH_JWKS_URI/,
+    );
+  });
+
+  it('reads AUTH_CLIENTS_FILE only for the local issuer', () => {
+    expect(loadConfig({ AUTH_CLIENTS_FILE: 'clients.json' }).auth.clientsFile).toBe(path.resolve('clients.json'));
+    expect(() => loadConfig({ AUTH_CLIENTS_FILE: 'clients.json', AUTH_JWKS_URI: 'https://idp.example/jwks' })).toThrow(
+      /AUTH_CLIENTS_FILE registers clients of the local token endpoint/,
+    );
+  });
+
   it('documents every variable in .env.example and the README', () => {
     const example = readFileSync('.env.example', 'utf8');
     const readme = readFileSync('README.md', 'utf8');

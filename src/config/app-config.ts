@@ -36,7 +36,10 @@ export abstract class AppConfig {
     readonly audience: string;
     readonly allowLocalIssuer: boolean;
     readonly clockToleranceSeconds: number;
+    /** The token endpoint advertised in discovery: the identity provider's, or this server's own (local issuer). */
     readonly tokenUrl?: string;
+    /** JSON file of SMART Backend Services clients registered with the local token endpoint at boot. */
+    readonly clientsFile?: string;
   };
   abstract readonly metricsToken?: string;
   abstract readonly corsOrigins: readonly string[];
@@ -70,6 +73,9 @@ export abstract class AppConfig {
     readonly heartbeatCheckSeconds: number;
   };
 }
+
+/** Where the local issuer's SMART Backend Services token endpoint is served (under BASE_URL). */
+export const LOCAL_TOKEN_PATH = '/auth/token';
 
 export class ConfigError extends Error {
   constructor(
@@ -138,7 +144,12 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   {
     name: 'AUTH_TOKEN_URL',
     default: '',
-    doc: 'token endpoint of the identity provider, advertised in metadata and SMART configuration',
+    doc: 'token endpoint of the identity provider (only with AUTH_JWKS_URI; the local issuer serves BASE_URL/auth/token)',
+  },
+  {
+    name: 'AUTH_CLIENTS_FILE',
+    default: '',
+    doc: 'JSON file of SMART Backend Services clients registered at boot with the local token endpoint (not with AUTH_JWKS_URI)',
   },
   {
     name: 'AUDIT_HMAC_KEY_FILE',
@@ -373,6 +384,20 @@ export function loadConfig(env: Env): AppConfig {
       'must be set when NODE_ENV=production (or set AUTH_ALLOW_LOCAL_ISSUER=true to accept the local issuer)',
     );
   }
+  const tokenUrl = read(env, 'AUTH_TOKEN_URL');
+  if (tokenUrl && !jwksUri) {
+    throw new ConfigError(
+      'AUTH_TOKEN_URL',
+      'names an identity provider token endpoint, so it needs AUTH_JWKS_URI; the local issuer serves BASE_URL/auth/token',
+    );
+  }
+  const clientsFile = read(env, 'AUTH_CLIENTS_FILE');
+  if (clientsFile && jwksUri) {
+    throw new ConfigError(
+      'AUTH_CLIENTS_FILE',
+      'registers clients of the local token endpoint; with AUTH_JWKS_URI your identity provider registers them',
+    );
+  }
   const auditKeyFile = read(env, 'AUDIT_HMAC_KEY_FILE');
   if (!auditKeyFile && nodeEnv === 'production') {
     // a key generated next to the database guards nothing against whoever can read the database files
@@ -382,12 +407,13 @@ export function loadConfig(env: Env): AppConfig {
     );
   }
   const s3Endpoint = read(env, 'S3_ENDPOINT');
+  const baseUrl = httpUrl('BASE_URL', baseUrlRaw);
   const dataDir = path.resolve(read(env, 'DATA_DIR'));
   return {
     nodeEnv,
     port,
     host,
-    baseUrl: httpUrl('BASE_URL', baseUrlRaw),
+    baseUrl,
     dataDir,
     database: parseDatabase(env),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const),
@@ -410,7 +436,12 @@ export function loadConfig(env: Env): AppConfig {
       audience: read(env, 'AUTH_AUDIENCE'),
       allowLocalIssuer,
       clockToleranceSeconds: integer(env, 'AUTH_CLOCK_TOLERANCE_SECONDS', 0, 600),
-      tokenUrl: read(env, 'AUTH_TOKEN_URL') ? httpUrl('AUTH_TOKEN_URL', read(env, 'AUTH_TOKEN_URL')) : undefined,
+      tokenUrl: jwksUri
+        ? tokenUrl
+          ? httpUrl('AUTH_TOKEN_URL', tokenUrl)
+          : undefined
+        : `${baseUrl}${LOCAL_TOKEN_PATH}`,
+      clientsFile: clientsFile ? path.resolve(clientsFile) : undefined,
     },
     metricsToken: read(env, 'METRICS_TOKEN') || undefined,
     corsOrigins: list(env, 'CORS_ORIGINS'),

@@ -21,6 +21,8 @@ import { CompositionDates1796010000001 } from './migrations/postgres/17960100000
 import { CompositionDates1796010000000 } from './migrations/sqlite/1796010000000-CompositionDates.js';
 import { CustodianCreationTokens1796011000001 } from './migrations/postgres/1796011000001-CustodianCreationTokens.js';
 import { CustodianCreationTokens1796011000000 } from './migrations/sqlite/1796011000000-CustodianCreationTokens.js';
+import { SmartClients1796013332497 } from './migrations/postgres/1796013332497-SmartClients.js';
+import { SmartClients1796013331609 } from './migrations/sqlite/1796013331609-SmartClients.js';
 import { DeliveryTasks1796014998585 } from './migrations/postgres/1796014998585-DeliveryTasks.js';
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
 
@@ -37,6 +39,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   UndeliveredEventIndex1796006761615,
   CompositionDates1796010000000,
   CustodianCreationTokens1796011000000,
+  SmartClients1796013331609,
   DeliveryTasks1796014994228,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
@@ -51,5 +54,6 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   UndeliveredEventIndex1796006762259,
   CompositionDates1796010000001,
   CustodianCreationTokens1796011000001,
+  SmartClients1796013332497,
   DeliveryTasks1796014998585,
 ];

@@ -89,7 +89,8 @@ export function smartConfiguration(config: Pick<AppConfig, 'auth'>) {
     ...(config.auth.tokenUrl ? { token_endpoint: config.auth.tokenUrl } : {}),
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
-    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
+    // SMART App Launch 2.x Backend Services: clients sign their assertions with RS384 or ES384
+    token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
     scopes_supported: [
       'system/*.cruds',
       'system/DocumentReference.rs',

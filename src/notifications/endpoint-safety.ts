@@ -85,26 +85,35 @@ export class EndpointAllowlist {
 /** URL.hostname keeps the brackets of an IPv6 literal; sockets and DNS want them off. */
 export const bareHost = (hostname: string): string => hostname.replace(/^\[(.*)\]$/, '$1');
 
-/** Checks the parts of an endpoint URL that need no DNS: absolute, https (unless allow-listed), no credentials. */
-export function checkEndpointUrl(endpoint: string, allowlist: EndpointAllowlist): URL {
+/**
+ * Checks the parts of an endpoint URL that need no DNS: absolute, https (unless allow-listed), no credentials.
+ * `field` names the URL in messages (a client's jwks_uri goes through the same rules as a webhook endpoint).
+ */
+export function checkEndpointUrl(endpoint: string, allowlist: EndpointAllowlist, field = 'channel.endpoint'): URL {
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new UnsafeEndpointError(`channel.endpoint "${endpoint}" is not an absolute URL`);
+    throw new UnsafeEndpointError(`${field} "${endpoint}" is not an absolute URL`);
   }
   if (url.username || url.password) {
-    throw new UnsafeEndpointError('channel.endpoint may not carry credentials; use channel.header');
+    throw new UnsafeEndpointError(
+      `${field} may not carry credentials${field === 'channel.endpoint' ? '; use channel.header' : ''}`,
+    );
   }
   const allowed = allowlist.allowsHost(url.hostname);
   if (url.protocol !== 'https:' && !(allowed && url.protocol === 'http:')) {
-    throw new UnsafeEndpointError(`channel.endpoint must use https (got ${url.protocol.replace(':', '')})`);
+    throw new UnsafeEndpointError(`${field} must use https (got ${url.protocol.replace(':', '')})`);
   }
   return url;
 }
 
 /** Resolves a host and refuses it when any of its addresses is forbidden (unless allow-listed). */
-export async function resolveSafeAddresses(hostname: string, allowlist: EndpointAllowlist): Promise<LookupAddress[]> {
+export async function resolveSafeAddresses(
+  hostname: string,
+  allowlist: EndpointAllowlist,
+  field = 'channel.endpoint',
+): Promise<LookupAddress[]> {
   const host = bareHost(hostname);
   const addresses =
     isIP(host) !== 0
@@ -118,8 +127,8 @@ export async function resolveSafeAddresses(hostname: string, allowlist: Endpoint
   for (const { address } of addresses) {
     if (isForbiddenAddress(address) && !allowlist.allowsAddress(address)) {
       throw new UnsafeEndpointError(
-        `channel.endpoint host ${host} resolves to ${address}, a private, loopback, link-local or otherwise ` +
-          'non-public address that webhooks may not reach',
+        `${field} host ${host} resolves to ${address}, a private, loopback, link-local or otherwise ` +
+          `non-public address that ${field === 'channel.endpoint' ? 'webhooks' : 'this server'} may not reach`,
       );
     }
   }
@@ -132,9 +141,9 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | Lo
  * A `lookup` for net/tls.connect that only ever hands back checked addresses, so the socket connects to exactly
  * what was validated (DNS rebinding cannot slip in between check and connect); TLS SNI and Host keep the name.
  */
-export function safeLookup(allowlist: EndpointAllowlist) {
+export function safeLookup(allowlist: EndpointAllowlist, field = 'channel.endpoint') {
   return (hostname: string, options: { all?: boolean }, callback: LookupCallback): void => {
-    resolveSafeAddresses(hostname, allowlist).then(
+    resolveSafeAddresses(hostname, allowlist, field).then(
       (addresses) => {
         if (options.all) {
           callback(null, addresses);
