@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { Metrics } from '../health/metrics.service.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
 import { bareHost } from './endpoint-safety.js';
@@ -28,6 +29,8 @@ interface Message {
   eventNumber: number | null;
   body: string;
   subscriptionEventId?: string;
+  /** When the change an event-notification reports was committed (epoch ms), for the delivery latency. */
+  committedAt?: number;
   /** The document versions the body reveals, audited before it is sent. */
   disclosures?: Disclosure[];
 }
@@ -53,6 +56,7 @@ export class DeliveryService {
     private readonly disclosure: SubscriptionDisclosure,
     private readonly webhooks: WebhookClient,
     private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {}
 
   async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
@@ -93,6 +97,7 @@ export class DeliveryService {
       latencyMs: result.latencyMs,
       error: result.error,
     });
+    this.metrics.recordDelivery(message.type, result.ok ? 'success' : 'failure', message.committedAt);
     if (result.ok) {
       await this.subscriptions.recordSuccess(subscription.id, Date.now());
       if (message.subscriptionEventId) {
@@ -117,6 +122,7 @@ export class DeliveryService {
       latencyMs: 0,
       error: `Not sent: ${refusal.refused}`,
     });
+    this.metrics.recordDelivery('event-notification', 'refused');
     if (refusal.blocking) {
       await this.subscriptions.recordFailure(subscription.id, `Not sent: ${refusal.refused}`, 1);
     }
@@ -187,6 +193,8 @@ export class DeliveryService {
         eventNumber: event.eventNumber,
         body,
         subscriptionEventId: event.id,
+        // the outbox row is written in the change's transaction, so its time is the commit's to within that transaction
+        committedAt: event.occurredAt,
         // a classic subscription without payload, or one whose version is gone, sends an empty body
         disclosures: body === '' ? [] : disclosures,
       };

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { BullAdapter } from '@bull-board/api/bullAdapter';
 import Bull from 'bull';
 import { Redis, type RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
@@ -114,15 +115,20 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     );
   }
 
-  /** Whether Redis answers, for readiness. */
-  async ping(): Promise<string> {
-    try {
-      const client = this.producerQueue().client;
-      await client.ping();
-      return 'ok';
-    } catch (error) {
-      return `failing: ${(error as Error).message}`;
-    }
+  /** Resolves when Redis answers; throws at once while it is unreachable (the producer does not wait for it). */
+  async ping(): Promise<void> {
+    await this.producerQueue().client.ping();
+  }
+
+  /** Jobs in the queue by state (waiting, active, delayed, failed, completed, paused). */
+  async jobCounts(): Promise<Record<string, number>> {
+    const counts = await this.producerQueue().getJobCounts();
+    return { ...counts };
+  }
+
+  /** The queue as the operator dashboard (bull-board) sees it; read-only, since retries belong to the relay. */
+  dashboardAdapter(): BullAdapter {
+    return new BullAdapter(this.producerQueue(), { readOnlyMode: true });
   }
 
   /** Starts consuming jobs in this process (worker role). */
