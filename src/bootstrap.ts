@@ -16,6 +16,7 @@ import { registerQueryLimits } from './fhir/query-limits.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
 import { recordHttpMetrics } from './health/http-metrics.js';
 import { Metrics } from './health/metrics.service.js';
+import { serveOperationsOnly } from './health/operations-only.js';
 import { registerQueueDashboard } from './health/queue-dashboard.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug'];
@@ -89,7 +90,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);
-  await registerQueueDashboard(app);
+  if (config.appRoles.includes('api')) {
+    await registerQueueDashboard(app);
+  } else {
+    serveOperationsOnly(fastify);
+  }
   app.enableShutdownHooks();
   return app;
 }

@@ -205,3 +205,30 @@ describe('GET /metrics', () => {
     await scrape(guarded, 'Bearer scrape-me');
   });
 });
+
+describe('a worker-only process (APP_ROLES=worker)', () => {
+  let worker: TestApp;
+  beforeAll(async () => {
+    worker = await startTestApp('sqlite', 'file', { APP_ROLES: 'worker' });
+  });
+  afterAll(async () => {
+    await worker?.close();
+  });
+
+  it('serves its own health and metrics, where its delivery counters live', async () => {
+    expect((await fetch(`${worker.baseUrl}/health/live`)).status).toBe(200);
+    expect((await fetch(`${worker.baseUrl}/health/ready`)).status).toBe(200);
+    const text = await scrape(worker);
+    expect(text).toMatch(/^# TYPE registry_delivery_attempts_total counter$/m);
+    expect(text).toMatch(/^# TYPE registry_notification_delivery_seconds histogram$/m);
+    expect(text).toMatch(/^registry_outbox_pending 0$/m);
+  });
+
+  it('answers 404 to the FHIR API and the queue dashboard, which are the api role', async () => {
+    for (const path of ['/fhir/metadata', '/fhir/DocumentReference?patient.identifier=x', '/admin/queues']) {
+      const response = await worker.fetch(path);
+      expect([path, response.status]).toEqual([path, 404]);
+      expect(((await response.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    }
+  });
+});
