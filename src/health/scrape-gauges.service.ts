@@ -43,36 +43,32 @@ export class ScrapeGauges implements OnModuleInit {
         this.logger.debug(`Metrics: ${what} left out: ${error instanceof Error ? error.message : String(error)}`);
         return undefined;
       });
-    // one read per scrape serves both outbox gauges
+    // prom-client collects in registration order: the pending gauge starts this scrape's read, the age gauge reuses it
     let backlog: Promise<{ depth: number; oldestCreatedAt: number | null } | undefined> | undefined;
-    const outboxBacklog = () => {
-      backlog ??= read('outbox', this.outbox.backlog(this.dataSource.manager)).finally(() => {
-        setImmediate(() => (backlog = undefined));
-      });
-      return backlog;
-    };
+    const readBacklog = () => (backlog = read('outbox', this.outbox.backlog(this.dataSource.manager)));
+    // an unlabelled gauge cannot be left out, so an unreadable backlog is NaN (unknown), never a reassuring 0
     new Gauge({
       name: 'registry_outbox_pending',
-      help: 'Document events not yet routed to subscriptions',
+      help: 'Document events not yet routed to subscriptions (NaN when the database did not answer)',
       registers,
       async collect() {
-        this.reset();
-        const found = await outboxBacklog();
-        if (found) {
-          this.set(found.depth);
-        }
+        const found = await readBacklog();
+        this.set(found ? found.depth : Number.NaN);
       },
     });
     new Gauge({
       name: 'registry_outbox_oldest_age_seconds',
-      help: 'Age of the oldest document event not yet routed (0 when none waits)',
+      help: 'Age of the oldest document event not yet routed (0 when none waits, NaN when the database did not answer)',
       registers,
       async collect() {
-        this.reset();
-        const found = await outboxBacklog();
-        if (found) {
-          this.set(found.oldestCreatedAt === null ? 0 : Math.max(0, Date.now() - found.oldestCreatedAt) / 1000);
-        }
+        const found = await (backlog ?? readBacklog());
+        this.set(
+          !found
+            ? Number.NaN
+            : found.oldestCreatedAt === null
+              ? 0
+              : Math.max(0, Date.now() - found.oldestCreatedAt) / 1000,
+        );
       },
     });
     const subscriptions = this.subscriptions;
