@@ -77,7 +77,7 @@ export class HealthController {
     const redis = this.indicators.check('redis');
     const { status, data } = await this.indicators
       .check('redisPing')
-      .attempt(() => this.queue.ping())
+      .attempt(({ signal }) => this.queue.ping(signal))
       .withTimeout(CHECK_TIMEOUT_MS)
       .then((result) => {
         const { status: state, ...rest } = result.redisPing;

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { BullAdapter } from '@bull-board/api/bullAdapter';
 import Bull from 'bull';
@@ -28,6 +29,8 @@ export const JITTERED_BACKOFF = 'jittered-exponential';
 const MAX_BACKOFF_MS = 3_600_000;
 // Bull needs a finite count; the real budget is DELIVERY_RETRY_HOURS, enforced by the processor.
 const ATTEMPTS = 100_000;
+// How long a health or metrics read waits for a connection still being made.
+const READ_TIMEOUT_MS = 1000;
 
 /** Exponential backoff with equal jitter: base x 2^(attempt-1), capped at an hour, then 50-100% of that. */
 export function jitteredBackoff(baseMs: number, attemptsMade: number, random = Math.random()): number {
@@ -115,14 +118,26 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     );
   }
 
-  /** Resolves when Redis answers; throws at once while it is unreachable (the producer does not wait for it). */
-  async ping(): Promise<void> {
-    await this.producerQueue().client.ping();
+  /**
+   * The producer queue once its connection is up. A connection still being made (the first call in this process, or
+   * a reconnect attempt) is waited for until `signal` aborts; one known to be down fails at once.
+   */
+  private async readyProducer(signal: AbortSignal): Promise<Bull.Queue<DeliveryJobData>> {
+    const queue = this.producerQueue();
+    if (queue.client.status === 'wait' || queue.client.status === 'connecting' || queue.client.status === 'connect') {
+      await once(queue.client, 'ready', { signal });
+    }
+    return queue;
   }
 
-  /** Jobs in the queue by state (waiting, active, delayed, failed, completed, paused). */
-  async jobCounts(): Promise<Record<string, number>> {
-    const counts = await this.producerQueue().getJobCounts();
+  /** Resolves when Redis answers `PING`, for readiness. */
+  async ping(signal: AbortSignal = AbortSignal.timeout(READ_TIMEOUT_MS)): Promise<void> {
+    await (await this.readyProducer(signal)).client.ping();
+  }
+
+  /** Jobs in the queue by state (waiting, active, delayed, failed, completed, paused), for the metrics. */
+  async jobCounts(signal: AbortSignal = AbortSignal.timeout(READ_TIMEOUT_MS)): Promise<Record<string, number>> {
+    const counts = await (await this.readyProducer(signal)).getJobCounts();
     return { ...counts };
   }
 
