@@ -7,7 +7,7 @@ import { NotificationQueue } from '../notifications/notification-queue.service.j
 import { SubscriptionRepository } from '../notifications/subscription.repository.js';
 import { Metrics } from './metrics.service.js';
 
-// A scrape must answer even when a dependency hangs; its gauges are then left out of that scrape.
+// A scrape must answer even when a dependency hangs: labelled gauges are then left out, the outbox ones read NaN.
 const SCRAPE_READ_TIMEOUT_MS = 1000;
 
 function within<T>(promise: Promise<T>, ms: number): Promise<T> {
