@@ -114,7 +114,8 @@ describe('GET /metrics', () => {
       expect(sample(text, 'registry_objects{kind="document"}')).toBe(held);
       expect(sample(text, 'registry_stored_objects_total{kind="document"}')).toBeUndefined();
     } finally {
-      await restarted.app.close();
+      // removes only the temp dir startTestApp made for it, not the shared DATA_DIR
+      await restarted.close();
     }
   });
 
