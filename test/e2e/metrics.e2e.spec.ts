@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { DataSource as DataSourceToken } from 'typeorm';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
-import { startTestApp, type TestApp } from '../utils/test-app.js';
+import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
 import { subscribeUntilActive } from '../utils/subscriptions.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 
@@ -65,17 +65,35 @@ function recordStatements(dataSource: DataSource): { statements: string[]; stop(
   };
 }
 
-describe('GET /metrics', () => {
+/** Variables that point another app at `app`'s database and blob store. */
+function sameStores(app: TestApp): Record<string, string> {
+  const { database, blobStore, dataDir, s3 } = app.config;
+  return {
+    DATA_DIR: dataDir,
+    DATABASE_URL: database.kind === 'sqlite' ? `sqlite:${database.file}` : database.url,
+    ...(blobStore.kind === 'file'
+      ? { BLOB_STORE: `file:${blobStore.directory}` }
+      : {
+          BLOB_STORE: `s3://${blobStore.bucket}/${blobStore.prefix}`,
+          S3_ENDPOINT: s3.endpoint ?? '',
+          S3_REGION: s3.region,
+          S3_FORCE_PATH_STYLE: String(s3.forcePathStyle),
+        }),
+  };
+}
+
+describe.each(BACKENDS)('GET /metrics on %s + %s', (database, blobStore) => {
   let receiver: WebhookReceiver;
   let open: TestApp;
   let guarded: TestApp;
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
-    open = await startTestApp('sqlite', 'file', {
+    open = await startTestApp(database, blobStore, {
       SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
       OUTBOX_POLL_MS: '100',
     });
-    guarded = await startTestApp('sqlite', 'file', { METRICS_TOKEN: 'scrape-me', APP_ROLES: 'api' });
+    // api only: no relay runs SQL of its own, and the outbox is left unrouted
+    guarded = await startTestApp(database, blobStore, { METRICS_TOKEN: 'scrape-me', APP_ROLES: 'api' });
   });
   afterAll(async () => {
     await open?.close();
@@ -102,11 +120,10 @@ describe('GET /metrics', () => {
     await storeDocument(guarded);
     const held = sample(await scrape(guarded, 'Bearer scrape-me'), 'registry_objects{kind="document"}');
     expect(held).toBeGreaterThanOrEqual(1);
+    // started as sqlite + file so that it makes no database or bucket of its own; sameStores points it at guarded's
     const restarted = await startTestApp('sqlite', 'file', {
+      ...sameStores(guarded),
       APP_ROLES: 'api',
-      DATA_DIR: guarded.config.dataDir,
-      DATABASE_URL: `sqlite:${guarded.config.database.kind === 'sqlite' ? guarded.config.database.file : ''}`,
-      BLOB_STORE: `file:${guarded.config.blobStore.kind === 'file' ? guarded.config.blobStore.directory : ''}`,
       METRICS_TOKEN: 'scrape-me',
     });
     try {
@@ -114,7 +131,7 @@ describe('GET /metrics', () => {
       expect(sample(text, 'registry_objects{kind="document"}')).toBe(held);
       expect(sample(text, 'registry_stored_objects_total{kind="document"}')).toBeUndefined();
     } finally {
-      // removes only the temp dir startTestApp made for it, not the shared DATA_DIR
+      // removes only the temp dir startTestApp made for it, not guarded's stores
       await restarted.close();
     }
   });
@@ -181,7 +198,6 @@ describe('GET /metrics', () => {
     }
   });
 
-  // on the api-only app, so that no relay pass runs SQL during the scrape
   it('reads no document table on a scrape: two indexed queries (outbox, subscriptions) and nothing else', async () => {
     for (let i = 0; i < 3; i++) {
       await storeDocument(guarded);
