@@ -73,36 +73,32 @@ export class HealthController {
     }
   }
 
+  /** Runs `fn` under the check timeout: whether it answered, and terminus's measure of it (responseTime, message). */
+  private async timed(fn: (signal: AbortSignal) => Promise<Record<string, unknown> | void>) {
+    const result = await this.indicators
+      .check('attempt')
+      .attempt(({ signal }) => fn(signal))
+      .withTimeout(CHECK_TIMEOUT_MS);
+    const { status, ...data } = result.attempt;
+    return { answered: status === 'up', data };
+  }
+
   private async redis() {
+    const { answered, data } = await this.timed((signal) => this.queue.ping(signal));
     const redis = this.indicators.check('redis');
-    const { status, data } = await this.indicators
-      .check('redisPing')
-      .attempt(({ signal }) => this.queue.ping(signal))
-      .withTimeout(CHECK_TIMEOUT_MS)
-      .then((result) => {
-        const { status: state, ...rest } = result.redisPing;
-        return { status: state, data: rest };
-      });
-    return status === 'up' ? redis.up(data) : redis.degraded(data);
+    return answered ? redis.up(data) : redis.degraded(data);
   }
 
   /** The oldest event not yet routed: older than OUTBOX_LAG_THRESHOLD_SECONDS means the worker is behind or down. */
   private async outboxLag() {
-    const lag = this.indicators.check('outbox');
     const thresholdSeconds = this.config.notifications.outboxLagThresholdSeconds;
-    const { status, data } = await this.indicators
-      .check('outboxRead')
-      .attempt(async () => {
-        const { depth, oldestCreatedAt } = await this.outbox.backlog(this.dataSource.manager);
-        const oldestAgeSeconds = oldestCreatedAt === null ? 0 : Math.max(0, (Date.now() - oldestCreatedAt) / 1000);
-        return { depth, oldestAgeSeconds: Math.round(oldestAgeSeconds * 10) / 10, thresholdSeconds };
-      })
-      .withTimeout(CHECK_TIMEOUT_MS)
-      .then((result) => {
-        const { status: state, ...rest } = result.outboxRead;
-        return { status: state, data: rest };
-      });
+    const { answered, data } = await this.timed(async () => {
+      const { depth, oldestCreatedAt } = await this.outbox.backlog(this.dataSource.manager);
+      const oldestAgeSeconds = oldestCreatedAt === null ? 0 : Math.max(0, (Date.now() - oldestCreatedAt) / 1000);
+      return { depth, oldestAgeSeconds: Math.round(oldestAgeSeconds * 10) / 10, thresholdSeconds };
+    });
     const late = typeof data.oldestAgeSeconds === 'number' && data.oldestAgeSeconds > thresholdSeconds;
-    return status === 'up' && !late ? lag.up(data) : lag.degraded(data);
+    const outbox = this.indicators.check('outbox');
+    return answered && !late ? outbox.up(data) : outbox.degraded(data);
   }
 }
