@@ -14,6 +14,10 @@ import { registerBodyParsing } from './fhir/body-parsing.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
+import { recordHttpMetrics } from './health/http-metrics.js';
+import { Metrics } from './health/metrics.service.js';
+import { serveOperationsOnly } from './health/operations-only.js';
+import { registerQueueDashboard } from './health/queue-dashboard.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug'];
 
@@ -80,11 +84,17 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   const fastify = app.getHttpAdapter().getInstance();
   recordRoutes(fastify);
+  recordHttpMetrics(fastify, app.get(Metrics));
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);
+  if (config.appRoles.includes('api')) {
+    await registerQueueDashboard(app);
+  } else {
+    serveOperationsOnly(fastify);
+  }
   app.enableShutdownHooks();
   return app;
 }

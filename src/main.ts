@@ -14,13 +14,14 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(config);
+  await app.listen(config.port, config.host);
   if (!config.appRoles.includes('api')) {
-    // Worker only: the relay and delivery run, but no HTTP port is opened.
-    await app.init();
-    new Logger('Main').log(`FHIR registry worker running (database ${config.database.kind})`);
+    // Worker only: the relay and delivery run; the port answers only /health and /metrics.
+    new Logger('Main').log(
+      `FHIR registry worker running (database ${config.database.kind}), health and metrics on ${config.baseUrl}`,
+    );
     return;
   }
-  await app.listen(config.port, config.host);
   new Logger('Main').log(
     `FHIR registry listening on ${config.baseUrl}/fhir (database ${config.database.kind}, blobs ${config.blobStore.kind})`,
   );

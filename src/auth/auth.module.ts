@@ -24,9 +24,10 @@ export interface AuthModuleOptions {
     ClientRateLimiter,
     { provide: ACCESS_TOKEN_VERIFIER_OPTIONS, useValue: {} },
     { provide: AuthFailureRecorder, useClass: NoopAuthFailureRecorder },
-    { provide: APP_GUARD, useClass: BearerAuthGuard },
+    BearerAuthGuard,
+    { provide: APP_GUARD, useExisting: BearerAuthGuard },
   ],
-  exports: [AccessTokenVerifier, AuthFailureRecorder],
+  exports: [AccessTokenVerifier, AuthFailureRecorder, BearerAuthGuard],
 })
 export class AuthModule {
   /** The same module with its defaults replaced; Nest adds these providers after the static ones, so they win. */

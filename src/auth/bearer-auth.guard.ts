@@ -63,10 +63,21 @@ export class BearerAuthGuard implements CanActivate {
       return true;
     }
     const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (!rule || context.getType() !== 'http') {
+      const error = forbidden('This route declares no access rule, so it is closed to everyone');
+      await this.record(request, error);
+      throw error;
+    }
+    await this.authorize(request, rule);
+    return true;
+  }
+
+  /**
+   * Verifies the request's bearer token against `rule` (and the client's rate limit); a refusal is audited and
+   * thrown. Also guards the Fastify routes Nest does not see (the queue dashboard).
+   */
+  async authorize(request: FastifyRequest, rule: Exclude<AccessRule, { kind: 'public' }>): Promise<void> {
     try {
-      if (!rule || context.getType() !== 'http') {
-        throw forbidden('This route declares no access rule, so it is closed to everyone');
-      }
       const principal = await this.verifier.verify(bearerToken(request));
       setPrincipal(request, principal);
       // before the scope check, so a client cannot flood the audit trail with 403s either
@@ -80,7 +91,6 @@ export class BearerAuthGuard implements CanActivate {
       } else if (!allows(principal.scopes, rule.resourceType, rule.interaction)) {
         throw insufficientScope(rule.resourceType, rule.interaction);
       }
-      return true;
     } catch (error) {
       if (error instanceof FhirError && (error.status === 401 || error.status === 403)) {
         await this.record(request, error);

@@ -71,6 +71,7 @@ export abstract class AppConfig {
     readonly relayPollMs: number;
     readonly reofferMs: number;
     readonly heartbeatCheckSeconds: number;
+    readonly outboxLagThresholdSeconds: number;
   };
 }
 
@@ -235,6 +236,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'DELIVERY_REOFFER_MS',
     default: '600000',
     doc: 'a notification queued this long ago and still undelivered is queued again under the same job id (its job may have died with a worker killed twice mid-delivery); a job still queued is not doubled',
+  },
+  {
+    name: 'OUTBOX_LAG_THRESHOLD_SECONDS',
+    default: '60',
+    doc: 'an unrouted notification event older than this shows the outbox as degraded in /health/ready (still 200)',
   },
   {
     name: 'HEARTBEAT_CHECK_SECONDS',
@@ -469,6 +475,7 @@ export function loadConfig(env: Env): AppConfig {
       relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
       reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
+      outboxLagThresholdSeconds: integer(env, 'OUTBOX_LAG_THRESHOLD_SECONDS', 1, 604_800),
     },
   };
 }

@@ -1,48 +1,104 @@
-import { Controller, Get, Optional, Res } from '@nestjs/common';
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import {
+  HealthCheck,
+  type HealthCheckResult,
+  HealthCheckService,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/access-rule.decorator.js';
+import { AppConfig } from '../config/app-config.js';
+import { NotificationOutboxRepository } from '../notifications/notification-outbox.repository.js';
 import { NotificationQueue } from '../notifications/notification-queue.service.js';
 import { BlobStore } from '../storage/blob-store.js';
 
+// Each check gives up after this long, so that a probe answers within about a second whatever hangs.
+export const CHECK_TIMEOUT_MS = 1000;
+
+/**
+ * Liveness and readiness in terminus's shape ({ status, info, error, details }). Ready needs the database and the
+ * blob store; Redis and the outbox lag only delay notifications (events wait in the outbox), so they are reported
+ * as degraded and readiness stays 200.
+ */
 @Controller('health')
+@Public()
 export class HealthController {
   constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly database: TypeOrmHealthIndicator,
     private readonly dataSource: DataSource,
     private readonly blobs: BlobStore,
-    @Optional() private readonly queue?: NotificationQueue,
+    private readonly queue: NotificationQueue,
+    private readonly outbox: NotificationOutboxRepository,
+    private readonly config: AppConfig,
   ) {}
 
-  /** The process is up. */
+  /** The process is up and its event loop turns; no dependency is asked. */
   @Get('live')
-  @Public()
+  @HealthCheck()
   async live(@Res() reply: FastifyReply): Promise<void> {
-    await reply.send({ status: 'ok' });
+    await this.answer(reply, () => this.health.check([]));
   }
 
-  /** Dependencies answer: the database and the blob store. */
   @Get('ready')
-  @Public()
+  @HealthCheck()
   async ready(@Res() reply: FastifyReply): Promise<void> {
-    const checks: Record<string, string> = {};
+    await this.answer(reply, () =>
+      this.health.check([
+        () => this.database.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),
+        () =>
+          this.indicators
+            .check('blobStore')
+            .attempt(({ signal }) => this.blobs.probe(signal))
+            .withTimeout(CHECK_TIMEOUT_MS),
+        () => this.redis(),
+        () => this.outboxLag(),
+      ]),
+    );
+  }
+
+  /** Sends terminus's result, 200 or 503, as terminus shapes it (not as an OperationOutcome). */
+  private async answer(reply: FastifyReply, check: () => Promise<HealthCheckResult>): Promise<void> {
+    void reply.header('cache-control', 'no-cache, no-store, must-revalidate');
     try {
-      await this.dataSource.query('SELECT 1');
-      checks.database = 'ok';
+      await reply.status(200).send(await check());
     } catch (error) {
-      checks.database = `failing: ${(error as Error).message}`;
+      if (!(error instanceof ServiceUnavailableException)) {
+        throw error;
+      }
+      await reply.status(503).send(error.getResponse());
     }
-    try {
-      await this.blobs.exists({ key: 'readiness-probe' });
-      checks.blobStore = 'ok';
-    } catch (error) {
-      checks.blobStore = `failing: ${(error as Error).message}`;
-    }
-    // Redis only delays notifications (they wait in the outbox), so it is reported but does not fail readiness.
-    const redis = this.queue ? await this.queue.ping() : undefined;
-    const ok = Object.values(checks).every((c) => c === 'ok');
-    if (redis) {
-      checks.redis = redis;
-    }
-    await reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
+  }
+
+  /** Runs `fn` under the check timeout: whether it answered, and terminus's measure of it (responseTime, message). */
+  private async timed(fn: (signal: AbortSignal) => Promise<Record<string, unknown> | void>) {
+    const result = await this.indicators
+      .check('attempt')
+      .attempt(({ signal }) => fn(signal))
+      .withTimeout(CHECK_TIMEOUT_MS);
+    const { status, ...data } = result.attempt;
+    return { answered: status === 'up', data };
+  }
+
+  private async redis() {
+    const { answered, data } = await this.timed((signal) => this.queue.ping(signal));
+    const redis = this.indicators.check('redis');
+    return answered ? redis.up(data) : redis.degraded(data);
+  }
+
+  /** The oldest event not yet routed: older than OUTBOX_LAG_THRESHOLD_SECONDS means the worker is behind or down. */
+  private async outboxLag() {
+    const thresholdSeconds = this.config.notifications.outboxLagThresholdSeconds;
+    const { answered, data } = await this.timed(async () => {
+      const { depth, oldestCreatedAt } = await this.outbox.backlog(this.dataSource.manager);
+      const oldestAgeSeconds = oldestCreatedAt === null ? 0 : Math.max(0, (Date.now() - oldestCreatedAt) / 1000);
+      return { depth, oldestAgeSeconds: Math.round(oldestAgeSeconds * 10) / 10, thresholdSeconds };
+    });
+    const late = typeof data.oldestAgeSeconds === 'number' && data.oldestAgeSeconds > thresholdSeconds;
+    const outbox = this.indicators.check('outbox');
+    return answered && !late ? outbox.up(data) : outbox.degraded(data);
   }
 }

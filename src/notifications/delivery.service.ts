@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { Metrics } from '../health/metrics.service.js';
 import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
@@ -40,6 +41,8 @@ interface Message {
   subscriptionEventId?: string;
   /** The DocumentReference an event notification is about (its recipient's delivery Task moves to notified). */
   documentReferenceId?: string;
+  /** When the change an event-notification reports was committed (epoch ms), for the delivery latency. */
+  committedAt?: number;
   /** The document versions the body reveals, audited before it is sent. */
   disclosures?: Disclosure[];
 }
@@ -67,6 +70,7 @@ export class DeliveryService {
     private readonly webhooks: WebhookClient,
     private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
+    private readonly metrics: Metrics,
   ) {
     this.gate = new EndpointGate({
       maxInFlight: config.notifications.endpointConcurrency,
@@ -113,6 +117,7 @@ export class DeliveryService {
       latencyMs: result.latencyMs,
       error: result.error,
     });
+    this.metrics.recordDelivery(message.type, result.ok ? 'success' : 'failure', message.committedAt);
     if (result.ok) {
       await this.subscriptions.recordSuccess(subscription.id, Date.now());
       if (message.subscriptionEventId) {
@@ -164,6 +169,7 @@ export class DeliveryService {
       latencyMs: 0,
       error: `Not sent: ${refusal.refused}`,
     });
+    this.metrics.recordDelivery('event-notification', 'refused');
     if (refusal.blocking) {
       await this.subscriptions.recordFailure(subscription.id, `Not sent: ${refusal.refused}`, 1);
     }
@@ -245,6 +251,8 @@ export class DeliveryService {
         body,
         subscriptionEventId: event.id,
         documentReferenceId: event.documentReferenceId,
+        // the outbox row is written in the change's transaction, so its time is the commit's to within that transaction
+        committedAt: event.occurredAt,
         // a classic subscription without payload, or one whose version is gone, sends an empty body
         disclosures: body === '' ? [] : disclosures,
       };

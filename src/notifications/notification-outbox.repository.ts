@@ -58,6 +58,17 @@ export class NotificationOutboxRepository {
     );
   }
 
+  /**
+   * Outbox rows waiting to be routed and when the oldest was written (null when none wait): read through the
+   * (routed_at, created_at) index, so the cost follows the backlog, not the table.
+   */
+  async backlog(manager: EntityManager): Promise<{ depth: number; oldestCreatedAt: number | null }> {
+    const [row] = await manager.query<{ depth: string | number; oldest: string | number | null }[]>(
+      'SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM notification_outbox WHERE routed_at IS NULL',
+    );
+    return { depth: Number(row.depth), oldestCreatedAt: row.oldest === null ? null : Number(row.oldest) };
+  }
+
   async markRouted(manager: EntityManager, ids: string[], now: number): Promise<void> {
     await manager
       .createQueryBuilder()

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { BullAdapter } from '@bull-board/api/bullAdapter';
 import Bull from 'bull';
 import { Redis, type RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
@@ -27,6 +29,8 @@ export const JITTERED_BACKOFF = 'jittered-exponential';
 const MAX_BACKOFF_MS = 3_600_000;
 // Bull needs a finite count; the real budget is DELIVERY_RETRY_HOURS, enforced by the processor.
 const ATTEMPTS = 100_000;
+// How long a health or metrics read waits for a connection still being made.
+const READ_TIMEOUT_MS = 1000;
 
 /** A delivery to try again: at `retryAt` when the endpoint's back-off says when, else after the job's own backoff. */
 export class RetryLater extends Error {
@@ -126,15 +130,32 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     );
   }
 
-  /** Whether Redis answers, for readiness. */
-  async ping(): Promise<string> {
-    try {
-      const client = this.producerQueue().client;
-      await client.ping();
-      return 'ok';
-    } catch (error) {
-      return `failing: ${(error as Error).message}`;
+  /**
+   * The producer queue once its connection is up. A connection still being made (the first call in this process, or
+   * a reconnect attempt) is waited for until `signal` aborts; one known to be down fails at once.
+   */
+  private async readyProducer(signal: AbortSignal): Promise<Bull.Queue<DeliveryJobData>> {
+    const queue = this.producerQueue();
+    if (queue.client.status === 'wait' || queue.client.status === 'connecting' || queue.client.status === 'connect') {
+      await once(queue.client, 'ready', { signal });
     }
+    return queue;
+  }
+
+  /** Resolves when Redis answers `PING`, for readiness. */
+  async ping(signal: AbortSignal = AbortSignal.timeout(READ_TIMEOUT_MS)): Promise<void> {
+    await (await this.readyProducer(signal)).client.ping();
+  }
+
+  /** Jobs in the queue by state (waiting, active, delayed, failed, completed, paused), for the metrics. */
+  async jobCounts(signal: AbortSignal = AbortSignal.timeout(READ_TIMEOUT_MS)): Promise<Record<string, number>> {
+    const counts = await (await this.readyProducer(signal)).getJobCounts();
+    return { ...counts };
+  }
+
+  /** The queue as the operator dashboard (bull-board) sees it; read-only, since retries belong to the relay. */
+  dashboardAdapter(): BullAdapter {
+    return new BullAdapter(this.producerQueue(), { readOnlyMode: true });
   }
 
   /** Starts consuming jobs in this process (worker role). */

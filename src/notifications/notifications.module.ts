@@ -20,7 +20,7 @@ import { WebhookClient } from './webhook-client.service.js';
 
 /**
  * Subscriptions and webhook delivery. Global so the registry can inject NotificationOutbox (and health the
- * queue) without importing this module; the relay and the queue consumer run only in the worker role.
+ * queue, the outbox backlog and subscription counts) without importing this module; the relay and the queue consumer run only in the worker role.
  */
 @Module({})
 export class NotificationsModule {
@@ -44,7 +44,13 @@ export class NotificationsModule {
         DocumentReferenceSearchRepository,
         ...(worker ? [OutboxRelay, DeliveryService, DeliveryProcessor] : []),
       ],
-      exports: [NotificationOutbox, DocumentEventLog, NotificationQueue],
+      exports: [
+        NotificationOutbox,
+        DocumentEventLog,
+        NotificationQueue,
+        NotificationOutboxRepository,
+        SubscriptionRepository,
+      ],
     };
   }
 }

@@ -29,6 +29,18 @@ export class SubscriptionRepository {
     return this.dataSource.getRepository(SubscriptionEntity).findBy({ status });
   }
 
+  /** How many subscriptions are in each status (through the status index; subscriptions are few). */
+  async countByStatus(): Promise<Record<SubscriptionStatus, number>> {
+    const rows = await this.dataSource.query<{ status: SubscriptionStatus; n: string | number }[]>(
+      'SELECT status, COUNT(*) AS n FROM subscription GROUP BY status',
+    );
+    const counts: Record<SubscriptionStatus, number> = { requested: 0, active: 0, error: 0, off: 0 };
+    for (const row of rows) {
+      counts[row.status] = Number(row.n);
+    }
+    return counts;
+  }
+
   async insert(row: SubscriptionEntity): Promise<void> {
     await this.dataSource.getRepository(SubscriptionEntity).insert(row);
   }

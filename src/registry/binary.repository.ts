@@ -12,6 +12,14 @@ export class BinaryRepository {
     await insertRows(manager, BinaryEntity, [row]);
   }
 
+  /** How many Binaries are stored and their bytes: a full scan, read once at start for the metrics. */
+  async totals(): Promise<{ count: number; bytes: number }> {
+    const [row] = await this.dataSource.query<{ n: string | number; bytes: string | number | null }[]>(
+      'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM "binary"',
+    );
+    return { count: Number(row.n), bytes: Number(row.bytes ?? 0) };
+  }
+
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<BinaryEntity | null> {
     return manager.getRepository(BinaryEntity).findOneBy({ id });
   }

@@ -12,6 +12,14 @@ export class DocumentBundleRepository {
     await insertRows(manager, DocumentBundleEntity, [row]);
   }
 
+  /** How many documents are stored and their bytes: a full scan, read once at start for the metrics. */
+  async totals(): Promise<{ count: number; bytes: number }> {
+    const [row] = await this.dataSource.query<{ n: string | number; bytes: string | number | null }[]>(
+      'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM document_bundle',
+    );
+    return { count: Number(row.n), bytes: Number(row.bytes ?? 0) };
+  }
+
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<DocumentBundleEntity | null> {
     return manager.getRepository(DocumentBundleEntity).findOneBy({ id });
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { canonicalJson } from '../common/canonical-json.js';
 import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import type { AuditEntity } from '../audit/actor.js';
@@ -9,6 +9,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, businessRule, conflict, forbidden, notFound, preconditionFailed } from '../common/fhir-error.js';
 import { GroupCommitter } from '../database/group-commit.js';
+import { Metrics } from '../health/metrics.service.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import type { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
@@ -75,7 +76,7 @@ function isUniqueViolation(error: unknown): boolean {
  * Binaries, relation resolution (replaces supersedes), the custodian's right to change, If-Match.
  */
 @Injectable()
-export class DocumentWriter {
+export class DocumentWriter implements OnApplicationBootstrap {
   private readonly logger = new Logger(DocumentWriter.name);
 
   constructor(
@@ -89,8 +90,19 @@ export class DocumentWriter {
     private readonly tasks: DeliveryTaskRepository,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly metrics: Metrics,
     @Optional() private readonly events?: DocumentEventLog,
   ) {}
+
+  /** Counts what is stored once, before the port opens, so that the metrics then only add this process's writes. */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.appRoles.includes('api')) {
+      return;
+    }
+    const [documents, binaries] = await Promise.all([this.bundles.totals(), this.binaries.totals()]);
+    this.metrics.addHeld('document', documents.count, documents.bytes);
+    this.metrics.addHeld('binary', binaries.count, binaries.bytes);
+  }
 
   /** Stores new documents, Binaries, DocumentReferences and a SubmissionSet all-or-nothing. */
   async create(plan: NewRecordsPlan): Promise<WrittenRecords> {
@@ -123,7 +135,7 @@ export class DocumentWriter {
       createdAt: plan.now.getTime(),
     }));
     try {
-      return await this.committer.run(async (manager) => {
+      const result = await this.committer.run(async (manager) => {
         const earlier = await this.earlierSubmission(plan, manager, documentRows);
         if (earlier) {
           return earlier; // our bytes are an orphan the sweep removes
@@ -157,6 +169,11 @@ export class DocumentWriter {
         await this.audit.record(this.creationAudit(plan, written), manager);
         return written;
       });
+      if (result.created) {
+        binaryRows.forEach((row) => this.metrics.recordStored('binary', row.size));
+        documentRows.forEach((row) => this.metrics.recordStored('document', row.size));
+      }
+      return result;
     } catch (error) {
       if (!isUniqueViolation(error)) {
         throw error;

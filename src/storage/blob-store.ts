@@ -35,8 +35,11 @@ export abstract class BlobStore {
   /** Opens the object (or one byte range of it) for reading. Rejects with `BlobNotFoundError` if absent. */
   abstract open(ref: BlobRef, range?: ByteRange): Promise<Readable>;
 
-  /** Whether the object exists (readiness checks and orphan sweeps). */
+  /** Whether the object exists (orphan sweeps). */
   abstract exists(ref: BlobRef): Promise<boolean>;
+
+  /** Resolves when the store answers and can be written to (readiness); rejects with why not. */
+  abstract probe(signal?: AbortSignal): Promise<void>;
 
   /** Removes an object for good. Only the audited administrative purge may call this. */
   abstract purge(ref: BlobRef): Promise<void>;

@@ -1,4 +1,5 @@
-import { type FileHandle, link, mkdir, open, opendir, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, type FileHandle, link, mkdir, open, opendir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +17,11 @@ export class FilesystemBlobStore extends BlobStore {
   constructor(directory: string) {
     super();
     this.root = path.resolve(directory);
+  }
+
+  async probe(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root, constants.W_OK);
   }
 
   async put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob> {

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectTaggingCommand,
@@ -142,6 +143,10 @@ export class S3BlobStore extends BlobStore {
       }
     }
     return content;
+  }
+
+  async probe(signal?: AbortSignal): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
   }
 
   async exists(ref: BlobRef): Promise<boolean> {
