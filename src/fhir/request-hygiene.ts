@@ -2,18 +2,11 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { FhirError } from '../common/fhir-error.js';
+import { correlationIdOf } from '../common/request-ids.js';
 
 const CORRELATION_HEADER = 'x-correlation-id';
-
-/** A request's correlation id: the caller's X-Correlation-ID, else its request id. */
-export function correlationIdOf(request: FastifyRequest): string {
-  const header = request.headers[CORRELATION_HEADER];
-  const value = Array.isArray(header) ? header[0] : header;
-  return value && /^[\w.:-]{1,128}$/.test(value) ? value : request.id;
-}
 
 /** Security headers, CORS (closed unless CORS_ORIGINS), rate limits and request/correlation ids on every response. */
 export async function registerRequestHygiene(app: NestFastifyApplication, config: AppConfig): Promise<void> {
