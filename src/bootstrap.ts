@@ -67,6 +67,8 @@ export async function createApp(
     // Fastify's two lines per request are replaced by the one registerRequestLog writes
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     requestTimeout: config.requestTimeoutMs,
+    // request.ip and request.protocol (rate limits, audit source, HSTS) believe X-Forwarded-* only from these
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
