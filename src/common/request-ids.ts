@@ -20,7 +20,7 @@ const keyOf = (request: object): object => {
  * A request's correlation id, decided once: the caller's X-Correlation-ID when it is a clean id, otherwise (absent or
  * unsafe) the request id. The response header, the logs and the AuditEvent all carry this value.
  */
-export function correlationIdOf(request: { id: unknown; headers: IncomingHttpHeaders }): string {
+export function correlationIdOf(request: { id: unknown; headers: IncomingHttpHeaders; raw?: object }): string {
   const key = keyOf(request);
   let value = correlations.get(key);
   if (value === undefined) {
