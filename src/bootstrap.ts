@@ -5,7 +5,6 @@ import type { Socket } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
 import { createAppLogger, PinoNestLogger } from './common/app-logger.js';
@@ -56,12 +55,9 @@ function answerFrameworkError(error: FastifyError, request: FastifyRequest, repl
   logRequest(request, reply);
 }
 
-/** Builds the API application (not yet listening); main.ts and the tests share it (tests may capture the logs). */
-export async function createApp(
-  config: AppConfig,
-  options: { logDestination?: DestinationStream } = {},
-): Promise<NestFastifyApplication> {
-  const logger = createAppLogger(config.logLevel, options.logDestination);
+/** Builds the API application (not yet listening); main.ts and the tests share it. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const logger = createAppLogger(config.logLevel);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     // Fastify's two lines per request are replaced by the one registerRequestLog writes
