@@ -2,30 +2,24 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { AppModule } from './app.module.js';
 import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
+import { createAppLogger, PinoNestLogger } from './common/app-logger.js';
 import { FHIR_JSON } from './common/fhir-exception.filter.js';
+import { cleanId, correlationIdOf } from './common/request-ids.js';
 import type { AppConfig } from './config/app-config.js';
 import { registerBodyParsing } from './fhir/body-parsing.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
+import { logRequest, registerRequestLog } from './fhir/request-log.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
 import { recordHttpMetrics } from './health/http-metrics.js';
 import { Metrics } from './health/metrics.service.js';
 import { serveOperationsOnly } from './health/operations-only.js';
 import { registerQueueDashboard } from './health/queue-dashboard.js';
-
-const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug'];
-
-/** Nest's levels at and above LOG_LEVEL (info = Nest's log). */
-function nestLogLevels(level: AppConfig['logLevel']): LogLevel[] {
-  const index = { error: 0, warn: 1, info: 2, debug: 3 }[level];
-  return LEVELS.slice(0, index + 1);
-}
 
 /** Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage): still an OperationOutcome. */
 function answerClientError(error: Error & { code?: string }, socket: Socket): void {
@@ -56,33 +50,40 @@ function answerFrameworkError(error: FastifyError, request: FastifyRequest, repl
     .headers({
       ...headers,
       'x-request-id': request.id,
+      'x-correlation-id': correlationIdOf(request),
       'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
       'content-type': FHIR_JSON,
     })
     .send(JSON.stringify(outcome));
+  logRequest(request, reply);
 }
 
 /** Builds the API application (not yet listening); main.ts and the tests share it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const logger = createAppLogger(config.logLevel);
   const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // Fastify's two lines per request are replaced by the one registerRequestLog writes
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     requestTimeout: config.requestTimeoutMs,
+    // request.ip and request.protocol (rate limits, audit source, HSTS) believe X-Forwarded-* only from these
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
     requestIdHeader: false,
     // Caller-supplied ids are echoed only when they look like ids; anything else gets a fresh UUID.
-    genReqId: (request: IncomingMessage) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-    },
+    genReqId: (request: IncomingMessage) => cleanId(request.headers['x-request-id']) ?? randomUUID(),
     return503OnClosing: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bodyParser: false,
-    logger: nestLogLevels(config.logLevel),
+    logger: new PinoNestLogger(logger),
   });
   const fastify = app.getHttpAdapter().getInstance();
+  // first, so that requests refused by later hooks (rate limit, 405) are logged too
+  registerRequestLog(fastify);
   recordRoutes(fastify);
   recordHttpMetrics(fastify, app.get(Metrics));
   registerBodyParsing(fastify, config.maxResourceBytes);

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/principal.js';
+import { correlationIdOf } from '../common/request-ids.js';
 import { NHS_NUMBER_SYSTEM, ODS_SYSTEM } from './audit-event-resource.js';
 
 /** Who made a request and how to find it again in the logs: what every AuditEvent says about its caller. */
@@ -14,6 +15,7 @@ export interface Actor {
   ip: string;
   /** X-Request-ID as sent, or the UUID the server generated. */
   requestId: string;
+  /** The caller's X-Correlation-ID when it is a clean id, else the request id (common/request-ids.ts). */
   correlationId?: string;
 }
 
@@ -57,8 +59,6 @@ const bounded = (value: string): string => value.slice(0, MAX_ID_LENGTH);
 /** The caller of a request: the verified principal (if any), its address and its request/correlation ids. */
 export function actorOf(request: FastifyRequest): Actor {
   const principal = principalOf(request);
-  const correlation = request.headers['x-correlation-id'];
-  const correlationId = Array.isArray(correlation) ? correlation[0] : correlation;
   return {
     subject: principal?.subject,
     clientId: principal?.clientId,
@@ -66,7 +66,7 @@ export function actorOf(request: FastifyRequest): Actor {
     tokenId: principal?.tokenId,
     ip: request.ip,
     requestId: bounded(String(request.id)),
-    correlationId: correlationId ? bounded(correlationId) : undefined,
+    correlationId: correlationIdOf(request),
   };
 }
 

@@ -97,7 +97,8 @@ export function registerAuditHook(fastify: FastifyInstance, audit: AuditService,
     } catch (error) {
       const errorId = randomUUID();
       logger.error(
-        `Could not audit ${request.method} ${request.url} (${reply.statusCode}), error id ${errorId}: ` +
+        // the route template, not the URL: a search's query names NHS numbers
+        `Could not audit ${request.method} ${request.routeOptions.url ?? '(no route)'} (${reply.statusCode}), error id ${errorId}: ` +
           (error instanceof Error ? (error.stack ?? error.message) : String(error)),
       );
       // a refusal carries no data, so it may still go out; anything else is withheld

@@ -88,6 +88,24 @@ describe('loadConfig', () => {
     );
   });
 
+  it('trusts no proxy by default, every peer when TRUST_PROXY=true, or the addresses and CIDRs listed', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1, fd00::/8' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '::1',
+      'fd00::/8',
+    ]);
+  });
+
+  it.each(['1', 'proxy.internal', '10.0.0.0/33', '10.0.0.1/8/8', '::1/129'])(
+    'refuses TRUST_PROXY=%s at boot (a hop count is not supported: Fastify would trust no one)',
+    (value) => {
+      expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(/^Invalid configuration: TRUST_PROXY /);
+    },
+  );
+
   it('documents every variable in .env.example and the README', () => {
     const example = readFileSync('.env.example', 'utf8');
     const readme = readFileSync('README.md', 'utf8');

@@ -43,6 +43,8 @@ export abstract class AppConfig {
   };
   abstract readonly metricsToken?: string;
   abstract readonly corsOrigins: readonly string[];
+  /** Fastify's trustProxy: whom to believe about X-Forwarded-For/-Proto (no one, everyone, or these addresses). */
+  abstract readonly trustProxy: boolean | readonly string[];
   abstract readonly rateLimitPerMinute: number;
   abstract readonly rateLimitPerAddressPerMinute: number;
   abstract readonly auditRefusalWindowMs: number;
@@ -169,6 +171,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   },
   { name: 'METRICS_TOKEN', default: '', doc: 'static bearer token for /metrics; empty = open' },
   { name: 'CORS_ORIGINS', default: '', doc: 'comma-separated allowed origins; empty = CORS closed' },
+  {
+    name: 'TRUST_PROXY',
+    default: 'false',
+    doc: 'proxies whose X-Forwarded-For/-Proto are believed (client address, https for HSTS): false, true (any peer), or comma-separated addresses/CIDRs',
+  },
   {
     name: 'RATE_LIMIT_PER_MINUTE',
     default: '600',
@@ -363,6 +370,31 @@ function list(env: Env, name: string): string[] {
     .filter(Boolean);
 }
 
+function trustProxy(env: Env): boolean | string[] {
+  const raw = read(env, 'TRUST_PROXY');
+  if (raw === 'false' || raw === 'true') {
+    return raw === 'true';
+  }
+  if (/^\d+$/.test(raw)) {
+    // Fastify cannot check the nearest peer against a bare hop count, so it trusts no one: say so at boot
+    throw new ConfigError('TRUST_PROXY', `a hop count ("${raw}") is not supported: list the proxies' addresses/CIDRs`);
+  }
+  const addresses = list(env, 'TRUST_PROXY');
+  for (const entry of addresses) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= maxBits))
+    ) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false or comma-separated IP addresses/CIDRs, got "${entry}"`);
+    }
+  }
+  return addresses;
+}
+
 function odsCodes(env: Env, name: string): string[] {
   const codes = list(env, name);
   const bad = codes.find((code) => !/^[A-Za-z0-9]{3,10}$/.test(code));
@@ -451,6 +483,7 @@ export function loadConfig(env: Env): AppConfig {
     },
     metricsToken: read(env, 'METRICS_TOKEN') || undefined,
     corsOrigins: list(env, 'CORS_ORIGINS'),
+    trustProxy: trustProxy(env),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1),
     rateLimitPerAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 1),
     auditRefusalWindowMs: integer(env, 'AUDIT_REFUSAL_WINDOW_MS', 100, 3_600_000),

@@ -130,6 +130,9 @@ export class BinaryController {
       reply.status(200).header('content-length', row.size);
     }
     const stream = await this.binaries.openBinary(row, range);
+    // Whatever becomes of the response (sent, withheld after a failed audit, an onSend error, the client gone), the
+    // blob's file closes with it rather than waiting for the garbage collector.
+    reply.raw.once('close', () => stream.destroy());
     try {
       await reply.send(stream);
     } catch (error) {

@@ -2,24 +2,21 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { FhirError } from '../common/fhir-error.js';
+import { correlationIdOf } from '../common/request-ids.js';
 
 const CORRELATION_HEADER = 'x-correlation-id';
-
-/** A request's correlation id: the caller's X-Correlation-ID, else its request id. */
-export function correlationIdOf(request: FastifyRequest): string {
-  const header = request.headers[CORRELATION_HEADER];
-  const value = Array.isArray(header) ? header[0] : header;
-  return value && /^[\w.:-]{1,128}$/.test(value) ? value : request.id;
-}
+// helmet's default: one year, subdomains included
+const HSTS = 'max-age=31536000; includeSubDomains';
 
 /** Security headers, CORS (closed unless CORS_ORIGINS), rate limits and request/correlation ids on every response. */
 export async function registerRequestHygiene(app: NestFastifyApplication, config: AppConfig): Promise<void> {
   await app.register(helmet, {
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     crossOriginResourcePolicy: { policy: 'same-site' },
+    // set below, only on https: a browser ignores it over plain HTTP, and it would misstate how it was served
+    strictTransportSecurity: false,
   });
   await app.register(cors, {
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
@@ -43,5 +40,9 @@ export async function registerRequestHygiene(app: NestFastifyApplication, config
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id).header(CORRELATION_HEADER, correlationIdOf(request));
+    // protocol is https on a TLS socket, or when a proxy trusted by TRUST_PROXY says X-Forwarded-Proto: https
+    if (request.protocol === 'https') {
+      reply.header('strict-transport-security', HSTS);
+    }
   });
 }
