@@ -46,9 +46,7 @@ export function tokenSource(options: CredentialOptions, scope: string, fhirBase:
   }
   if (options.org) {
     const org = options.org;
-    return cached(() =>
-      issueLocalToken({ org, scope: scopes, ttlSeconds: LOCAL_TTL_SECONDS, requireExistingKey: true }, env),
-    );
+    return cached(() => issueLocalToken({ org, scope: scopes, ttlSeconds: LOCAL_TTL_SECONDS }, env));
   }
   const fixed = env.FHIR_TOKEN?.trim();
   if (fixed) {

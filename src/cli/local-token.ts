@@ -1,5 +1,4 @@
-import { access } from 'node:fs/promises';
-import { localSigningKeyPath, signLocalToken } from '../auth/local-issuer.js';
+import { signLocalToken } from '../auth/local-issuer.js';
 import { loadConfig } from '../config/app-config.js';
 import { usageError } from './errors.js';
 
@@ -13,13 +12,12 @@ export interface LocalTokenOptions {
   sub?: string;
   ttlSeconds: number;
   clientId?: string;
-  /** Refuse rather than create a key when DATA_DIR has none (a new key would be one the server does not trust). */
-  requireExistingKey?: boolean;
 }
 
 /**
  * Signs an access token with the server's local key, reading the server's own settings (DATA_DIR, AUTH_ISSUER,
- * AUTH_AUDIENCE, AUTH_JWKS_URI) from `env`. Only works on a machine that shares the server's DATA_DIR.
+ * AUTH_AUDIENCE, AUTH_JWKS_URI) from `env`. Only works on a machine that shares the server's DATA_DIR; like the
+ * server, it creates the key there when there is none yet (the server creates it lazily, on the first request).
  */
 export async function issueLocalToken(
   options: LocalTokenOptions,
@@ -41,16 +39,6 @@ export async function issueLocalToken(
   }
   if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1 || options.ttlSeconds > MAX_LOCAL_TTL_SECONDS) {
     throw usageError(`--ttl must be a whole number of seconds between 1 and ${MAX_LOCAL_TTL_SECONDS}`);
-  }
-  if (options.requireExistingKey) {
-    const keyFile = localSigningKeyPath(config.dataDir);
-    try {
-      await access(keyFile);
-    } catch {
-      throw usageError(
-        `No local signing key at ${keyFile}: run this where the server keeps its DATA_DIR (set DATA_DIR), or set FHIR_TOKEN`,
-      );
-    }
   }
   return signLocalToken(config.dataDir, {
     issuer: config.auth.issuer,

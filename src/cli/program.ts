@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ODS_ORGANIZATION_SYSTEM } from '../registry/nhs-number.js';
 import { type CredentialOptions, organizationOf, tokenSource } from './credentials.js';
@@ -13,7 +12,6 @@ import { FhirClient, header } from './http.js';
 import { BinaryLedger, defaultLedgerPath } from './ledger.js';
 import { issueLocalToken } from './local-token.js';
 import { refusalReason } from './outcome.js';
-import { startReceiver } from './receive.js';
 import { parseNhsNumber, readSearchPage, SEARCH_COLUMNS, searchPath } from './search.js';
 import { loadClientKey, requestSmartToken } from './smart-token.js';
 import { mapConcurrently, type SubmitResult, submitFile } from './submit.js';
@@ -73,10 +71,12 @@ function baseUrl(raw: string): string {
 const line = (stream: Writable, text: string) => stream.write(`${text}\n`);
 
 /** A progress bar on stderr with rate and ETA; only for a person watching (both streams a terminal, not --quiet). */
-function progressBar(io: CliIo, quiet: boolean | undefined, total: number) {
+async function progressBar(io: CliIo, quiet: boolean | undefined, total: number) {
   if (quiet || !io.stdout.isTTY || !io.stderr.isTTY || total === 0) {
     return { tick: (_bytes: number) => undefined, stop: () => undefined };
   }
+  // loaded only when drawn: every command's start-up pays for what it imports
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
       format: '{bar} {percentage}% | {value}/{total} files | {rate} files/s, {throughput} MB/s | ETA {eta_formatted}',
@@ -121,7 +121,10 @@ async function withClient<T>(
   work: (client: FhirClient) => Promise<T>,
   connections = 4,
 ): Promise<T> {
-  const client = new FhirClient(globals.baseUrl, tokenSource(globals, scope, globals.baseUrl, io.env), connections);
+  const tokens = tokenSource(globals, scope, globals.baseUrl, io.env);
+  // credentials that do not work stop the command before anything is sent
+  await tokens.token();
+  const client = new FhirClient(globals.baseUrl, tokens, connections);
   try {
     return await work(client);
   } finally {
@@ -222,7 +225,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error.`,
         SCOPES.submit,
         io,
         async (client) => {
-          const progress = progressBar(io, g.quiet, found.files.length);
+          const progress = await progressBar(io, g.quiet, found.files.length);
           try {
             return await mapConcurrently(found.files, options.concurrency, async (file) => {
               const result = await submitFile({ client, ledger }, file);
@@ -448,6 +451,7 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error.`,
       let received = 0;
       let finish: () => void = () => undefined;
       const done = new Promise<void>((resolve) => (finish = resolve));
+      const { startReceiver } = await import('./receive.js');
       const receiver = await startReceiver({
         host: options.host,
         port: options.port,
