@@ -186,13 +186,14 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error.`,
       const g = globals(command);
       const scope = g.scope?.trim() || SCOPES.token;
       let token: string;
-      if (g.clientId || g.key) {
-        if (!g.clientId || !g.key) {
+      const clientId = g.clientId ?? (g.org ? undefined : io.env.FHIR_CLIENT_ID);
+      const keyFile = g.key ?? (g.org ? undefined : io.env.FHIR_CLIENT_KEY);
+      if (g.clientId || g.key || (clientId && keyFile)) {
+        if (!clientId || !keyFile) {
           throw usageError('--client-id and --key go together');
         }
-        token = (
-          await requestSmartToken({ fhirBase: g.baseUrl, clientId: g.clientId, key: await loadClientKey(g.key), scope })
-        ).accessToken;
+        const key = await loadClientKey(keyFile);
+        token = (await requestSmartToken({ fhirBase: g.baseUrl, clientId, key, scope })).accessToken;
       } else {
         token = await issueLocalToken({ org: g.org, scope, sub: options.sub, ttlSeconds: options.ttl }, io.env);
       }

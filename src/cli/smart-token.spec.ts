@@ -9,7 +9,10 @@ import { CliError } from './errors.js';
 import { loadClientKey, requestSmartToken } from './smart-token.js';
 
 /** A tiny SMART server: discovery plus a token endpoint that checks the client assertion as the spec says. */
-async function startFakeAuthServer(publicKey: KeyObject, options: { tokenEndpoint?: string; refuse?: boolean } = {}) {
+async function startFakeAuthServer(
+  publicKey: KeyObject,
+  options: { tokenEndpoint?: string; refuse?: boolean; algorithms?: string[] } = {},
+) {
   const requests: URLSearchParams[] = [];
   const assertions: { header: Record<string, unknown>; payload: Record<string, unknown> }[] = [];
   let origin = '';
@@ -23,6 +26,7 @@ async function startFakeAuthServer(publicKey: KeyObject, options: { tokenEndpoin
             JSON.stringify({
               token_endpoint: options.tokenEndpoint ?? `${origin}/token`,
               token_endpoint_auth_methods_supported: ['private_key_jwt'],
+              ...(options.algorithms ? { token_endpoint_auth_signing_alg_values_supported: options.algorithms } : {}),
             }),
           );
           return;
@@ -119,6 +123,24 @@ describe('SMART Backend Services token (client_credentials + private_key_jwt)', 
         kid: await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK),
         typ: 'JWT',
       });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('signs RS256 with an RSA key when the server lists only RS256 and ES256 (as this registry does)', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const file = path.join(dir, 'rsa-256.pem');
+    await writeFile(file, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const server = await startFakeAuthServer(publicKey, { algorithms: ['RS256', 'ES256'] });
+    try {
+      await requestSmartToken({
+        fhirBase: server.fhirBase,
+        clientId: 'trust',
+        key: await loadClientKey(file),
+        scope: 's',
+      });
+      expect(server.assertions[0].header.alg).toBe('RS256');
     } finally {
       await server.close();
     }

@@ -10,6 +10,8 @@ export interface ClientKey {
   key: KeyObject;
   alg: 'RS384' | 'ES384' | 'ES256' | 'RS256';
   kid: string;
+  /** The JWK named its algorithm: keep it. */
+  fixedAlg?: boolean;
 }
 
 const ALGORITHMS = new Set(['RS384', 'ES384', 'ES256', 'RS256']);
@@ -68,7 +70,7 @@ export async function loadClientKey(file: string): Promise<ClientKey> {
     typeof jwk?.kid === 'string'
       ? jwk.kid
       : await calculateJwkThumbprint(createPublicKey(key).export({ format: 'jwk' }));
-  return { key, alg, kid };
+  return { key, alg, kid, fixedAlg: typeof jwk?.alg === 'string' };
 }
 
 /** A signed client assertion (SMART Backend Services, RFC 7523): iss = sub = client id, aud = token endpoint, 5 minutes. */
@@ -119,15 +121,37 @@ async function getJson(url: string, init: RequestInit, what: string): Promise<{ 
   }
 }
 
-/** The token endpoint a FHIR server advertises in `{base}/.well-known/smart-configuration`. */
-export async function discoverTokenEndpoint(fhirBase: string): Promise<string> {
+/** What a FHIR server advertises in `{base}/.well-known/smart-configuration`: its token endpoint and signing algorithms. */
+export async function discoverTokenEndpoint(
+  fhirBase: string,
+): Promise<{ tokenEndpoint: string; algorithms: string[] }> {
   const url = `${fhirBase.replace(/\/+$/, '')}/.well-known/smart-configuration`;
   const { status, body } = await getJson(url, { headers: { accept: 'application/json' } }, url);
-  const endpoint = (body as { token_endpoint?: unknown } | null)?.token_endpoint;
+  const configuration = (body ?? {}) as {
+    token_endpoint?: unknown;
+    token_endpoint_auth_signing_alg_values_supported?: unknown;
+  };
+  const endpoint = configuration.token_endpoint;
   if (status !== 200 || typeof endpoint !== 'string') {
     throw failure(`${url} names no token_endpoint (answered ${status}): the server takes no client credentials`);
   }
-  return requireSafeUrl(endpoint, 'The token endpoint').href;
+  const algorithms = configuration.token_endpoint_auth_signing_alg_values_supported;
+  return {
+    tokenEndpoint: requireSafeUrl(endpoint, 'The token endpoint').href,
+    algorithms: Array.isArray(algorithms) ? algorithms.filter((a): a is string => typeof a === 'string') : [],
+  };
+}
+
+/**
+ * An RSA key signs RS256 as well as RS384: when the server lists only the other one, use that. (An EC key's curve
+ * fixes its algorithm, and a JWK's own `alg` is kept.)
+ */
+export function negotiateAlgorithm(key: ClientKey, supported: readonly string[]): ClientKey {
+  if (supported.length === 0 || supported.includes(key.alg) || key.key.asymmetricKeyType !== 'rsa' || key.fixedAlg) {
+    return key;
+  }
+  const other = key.alg === 'RS384' ? 'RS256' : 'RS384';
+  return supported.includes(other) ? { ...key, alg: other } : key;
 }
 
 export interface SmartTokenRequest {
@@ -143,12 +167,18 @@ export interface SmartTokenRequest {
 export async function requestSmartToken(
   request: SmartTokenRequest,
 ): Promise<{ accessToken: string; expiresIn?: number }> {
-  const endpoint = request.tokenEndpoint ?? (await discoverTokenEndpoint(request.fhirBase));
+  let endpoint = request.tokenEndpoint;
+  let key = request.key;
+  if (!endpoint) {
+    const discovered = await discoverTokenEndpoint(request.fhirBase);
+    endpoint = discovered.tokenEndpoint;
+    key = negotiateAlgorithm(key, discovered.algorithms);
+  }
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
     scope: request.scope,
     client_assertion_type: CLIENT_ASSERTION_TYPE,
-    client_assertion: await clientAssertion(request.clientId, endpoint, request.key),
+    client_assertion: await clientAssertion(request.clientId, endpoint, key),
   });
   const { status, body } = await getJson(
     endpoint,

@@ -117,8 +117,14 @@ async function submitBinary(context: SubmitContext, file: FoundFile, contentType
     return { ...base, outcome: 'refused', detail: refusalReason(response.status, response.text) };
   }
   const id = lastSegment(header(response, 'location')) ?? '?';
-  // the server's hash, in case the file changed since it was read
-  await ledger.record(client.base, etagValue(header(response, 'etag')) ?? sha256, contentType, id);
+  try {
+    // the server's hash, in case the file changed since it was read
+    await ledger.record(client.base, etagValue(header(response, 'etag')) ?? sha256, contentType, id);
+  } catch (error) {
+    base.warnings.push(
+      `the ledger ${ledger.file} could not be written (${(error as Error).message}): a re-run sends this file again`,
+    );
+  }
   return { ...base, outcome: 'stored', detail: `Binary/${id}` };
 }
 
