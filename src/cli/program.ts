@@ -261,7 +261,13 @@ Exit codes: 0 done, 1 refused or failed, 2 usage error.`,
     .requiredOption('--nhs <number>', 'NHS number (checked with modulus 11 before asking)')
     .addOption(new Option('--limit <n>', 'at most this many rows').argParser(integer(1, 100_000)).default(50))
     .option('--all', 'follow every page')
-    .option('--status <status>', 'only current, superseded or entered-in-error')
+    .addOption(
+      new Option('--status <status>', 'only documents with this status').choices([
+        'current',
+        'superseded',
+        'entered-in-error',
+      ]),
+    )
     .action(async (options: { nhs: string; limit: number; all?: boolean; status?: string }, command: Command) => {
       const g = globals(command);
       const nhs = parseNhsNumber(options.nhs);

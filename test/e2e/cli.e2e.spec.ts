@@ -330,6 +330,12 @@ describe.each(BACKENDS)('command line on %s with %s blobs', (database, blobStore
     const index = await json(await t.fetch(`/fhir/DocumentReference/${stored.stu3Reference}`));
     expect(index.status).toBe('entered-in-error');
 
+    const withdrawn = await cli(['--org', 'RTG', 'search', '--nhs', nhsNumber, '--status', 'entered-in-error']);
+    expect(withdrawn.code).toBe(0);
+    expect(withdrawn.stdout).toContain(stored.stu3Reference);
+    expect(withdrawn.stdout).not.toContain(stored.r4Reference);
+    expect(withdrawn.stdout).toMatch(/\n1 document of 1\n$/);
+
     const again = await cli(['--org', 'RTG', 'withdraw', stored.stu3Reference]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('was already withdrawn (version 2)');
@@ -354,6 +360,7 @@ describe.each(BACKENDS)('command line on %s with %s blobs', (database, blobStore
     ['an unknown option', ['search', '--nhs', '9434765919', '--colour'], /unknown option/],
     ['a missing required option', ['search'], /required option '--nhs <number>'/],
     ['an NHS number failing modulus 11', ['--org', 'RTG', 'search', '--nhs', '9434765918'], /not a valid NHS number/],
+    ['a status the registry does not use', ['search', '--nhs', '9434765919', '--status', 'final'], /--status/],
     ['a concurrency of 0', ['--org', 'RTG', 'submit', '--concurrency', '0', 'docs'], /--concurrency/],
     ['no credentials at all', ['search', '--nhs', '9434765919'], /No credentials/],
     ['a receiver without a secret', ['receive', '--port', '0'], /--secret/],
