@@ -1,13 +1,10 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { signLocalToken } from '../src/auth/local-issuer.js';
-import { loadConfig } from '../src/config/app-config.js';
+import { issueLocalToken, MAX_LOCAL_TTL_SECONDS } from '../src/cli/local-token.js';
 
 const USAGE = `Usage: npm run token -- --scope "system/*.cruds" [--org ODS] [--sub NAME] [--ttl SECONDS] [--client ID]
 
 Prints an access token signed with the local key under DATA_DIR (only when AUTH_JWKS_URI is not set).`;
-
-const MAX_TTL_SECONDS = 30 * 24 * 3600;
 
 /** Signs a local access token from command-line options; returns the token. Throws with a usable message on bad input. */
 export async function main(
@@ -30,25 +27,18 @@ export async function main(
   if (values.help) {
     throw new Error(USAGE);
   }
-  const config = loadConfig(env);
-  if (config.auth.jwksUri) {
-    throw new Error('AUTH_JWKS_URI is set: tokens come from your identity provider, not from this script');
-  }
   if (!values.scope?.trim()) {
     throw new Error(`--scope is required\n\n${USAGE}`);
   }
-  if (!/^\d+$/.test(values.ttl) || Number(values.ttl) < 1 || Number(values.ttl) > MAX_TTL_SECONDS) {
-    throw new Error(`--ttl must be a whole number of seconds between 1 and ${MAX_TTL_SECONDS}, got "${values.ttl}"`);
+  if (!/^\d+$/.test(values.ttl) || Number(values.ttl) < 1 || Number(values.ttl) > MAX_LOCAL_TTL_SECONDS) {
+    throw new Error(
+      `--ttl must be a whole number of seconds between 1 and ${MAX_LOCAL_TTL_SECONDS}, got "${values.ttl}"`,
+    );
   }
-  return signLocalToken(config.dataDir, {
-    issuer: config.auth.issuer,
-    audience: config.auth.audience,
-    subject: values.sub ?? (values.org ? `local-${values.org}` : 'local-developer'),
-    organization: values.org,
-    scope: values.scope.trim(),
-    expiresInSeconds: Number(values.ttl),
-    clientId: values.client,
-  });
+  return issueLocalToken(
+    { org: values.org, scope: values.scope, sub: values.sub, ttlSeconds: Number(values.ttl), clientId: values.client },
+    env,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

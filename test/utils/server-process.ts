@@ -24,7 +24,7 @@ function newestMtime(directory: string): number {
   return newest;
 }
 
-/** Runs `npm run build` unless dist/src/main.js is newer than every file under src/. */
+/** Runs `npm run build` unless dist/src/main.js is newer than every file under src/ and scripts/. */
 export function ensureBuilt(): void {
   let built = 0;
   try {
@@ -32,7 +32,7 @@ export function ensureBuilt(): void {
   } catch {
     // not built yet
   }
-  if (built > newestMtime(path.join(ROOT, 'src'))) {
+  if (built > Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'scripts')))) {
     return;
   }
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 180_000 });
