@@ -10,12 +10,12 @@ import { actorOf, auditContext } from '../audit/actor.js';
 import { BinaryService } from '../registry/binary.service.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
 import { servedContentType } from '../registry/content-type.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
+import { parseFhirJson } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { STREAMED_BODY } from './body-parsing.js';
 import { parseByteRange } from './byte-range.js';
 import { contentEtag, notModified, sendJson, sendWriteResult } from './fhir-response.js';
-import { parseMediaType } from './media-type.js';
+import { parseMediaType } from '../format/media-type.js';
 
 const FHIR_RESOURCE_TYPES = new Set(['application/fhir+json', 'application/fhir+xml']);
 

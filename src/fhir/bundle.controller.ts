@@ -7,7 +7,7 @@ import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, sendWriteResult } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 
 /** FHIR document Bundles: submitted once, read back byte for byte, never changed. */
 @Controller('fhir/Bundle')

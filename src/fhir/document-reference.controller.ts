@@ -7,10 +7,10 @@ import { actorOf, auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
-import { parseFhirJson, parseJsonBody } from '../registry/fhir-json.js';
+import { parseFhirJson, parseJsonBody } from '../format/fhir-json.js';
 import { notModified, sendJson, sendWriteResult, versionEtag } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
+import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 
 /** Tells the audit trail which DocumentReference, patient and custodian a request touched. */
 function audited(

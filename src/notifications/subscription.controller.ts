@@ -6,7 +6,7 @@ import { type Principal, principalOf } from '../auth/principal.js';
 import { FhirError, invalid, notFound, unsupportedMediaType } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { sendJson, versionEtag } from '../fhir/fhir-response.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
+import { parseFhirJson } from '../format/fhir-json.js';
 import { allowsDisclosure, DISCLOSURE_SCOPE } from './subscription-policy.js';
 import { documentAvailableTopic, type SubscriptionJson } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
