@@ -8,9 +8,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module.js';
 import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
-import { FHIR_JSON } from './common/fhir-exception.filter.js';
 import type { AppConfig } from './config/app-config.js';
 import { registerBodyParsing } from './fhir/body-parsing.js';
+import { outcomeBody, registerContentNegotiation } from './fhir/content-negotiation.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
@@ -47,6 +47,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
  */
 function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const { status, headers, outcome } = toErrorResponse(error);
+  const { contentType, body } = outcomeBody(request, outcome);
   void reply
     .status(status)
     .headers({
@@ -54,9 +55,10 @@ function answerFrameworkError(error: FastifyError, request: FastifyRequest, repl
       'x-request-id': request.id,
       'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-      'content-type': FHIR_JSON,
+      'content-type': contentType,
+      vary: 'Accept',
     })
-    .send(JSON.stringify(outcome));
+    .send(body);
 }
 
 /** Builds the API application (not yet listening); main.ts and the tests share it. */
@@ -85,6 +87,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);
+  registerContentNegotiation(fastify);
   app.enableShutdownHooks();
   return app;
 }

@@ -18,6 +18,10 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
     rest: [
       {
         mode: 'server',
+        documentation:
+          'Every interaction answers FHIR JSON by default and FHIR XML when Accept or _format asks for it ' +
+          '(_format wins: json, xml or a FHIR media type); 406 when neither is acceptable. Errors follow the same ' +
+          'choice, falling back to JSON.',
         security: {
           cors: false,
           service: [

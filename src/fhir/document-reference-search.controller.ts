@@ -7,7 +7,7 @@ import { RequireScope } from '../auth/access-rule.decorator.js';
 import { parseSearch } from '../registry/document-reference-search.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { encodeCursor } from '../registry/search-cursor.js';
-import { RawJson, sendJson } from './fhir-response.js';
+import { RawJson, sendResource } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
 import { requireSearchScope } from './search-scope.js';
 import { principalOf } from '../auth/principal.js';
@@ -68,7 +68,7 @@ export class DocumentReferenceSearchController {
         audit.custodianOrgs.push(row.custodianOds);
       }
     }
-    await sendJson(
+    await sendResource(
       reply,
       200,
       searchBundle({

@@ -11,7 +11,7 @@ import { principalOf } from '../auth/principal.js';
 import { parseFhirJson } from '../format/fhir-json.js';
 import { parseFhirXml } from '../format/fhir-xml.js';
 import { ProvideService } from '../registry/provide.service.js';
-import { sendJson } from './fhir-response.js';
+import { sendResource } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 
 /** The system endpoint: a transaction Bundle, which here is an IHE MHD ITI-65 Provide Document Bundle. */
@@ -34,7 +34,7 @@ export class TransactionController {
       actor: actorOf(request),
     });
     auditContext(request).recorded = true; // with the data, in the same transaction
-    await sendJson(reply, 200, {
+    await sendResource(reply, 200, {
       resourceType: 'Bundle',
       type: 'transaction-response',
       entry: result.entries.map(({ outcome, ...response }) => ({

@@ -1,6 +1,5 @@
 import { FhirError } from '../common/fhir-error.js';
 import { FHIR_ELEMENTS } from './fhir-element-cardinality.js';
-import type { FhirResource } from './fhir-json.js';
 import { FHIR_NAMESPACE, normaliseXhtmlDiv } from './fhir-xml.js';
 
 const RESOURCE_NAME = /^[A-Z][A-Za-z0-9]*$/;
@@ -67,7 +66,7 @@ function escape(text: string): string {
  * after the known ones, in JSON order. Throws 406 `not-supported` for content XML cannot carry (a malformed
  * narrative, characters outside XML 1.0, keys that are not element names).
  */
-export function writeFhirXml(resource: FhirResource): string {
+export function writeFhirXml<T extends { readonly resourceType: string }>(resource: T): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   writeResource(out, resource, true);
   return out.join('');
