@@ -102,8 +102,8 @@ export function chooseMediaType(candidates: readonly string[], accept: string | 
   let chosen: { type: string; q: number; specificity: number } | undefined;
   for (const type of candidates) {
     const found = match(type.toLowerCase(), ranges);
-    // The STU3-era spellings (application/json+fhir) only when asked for by name, never through a wildcard.
-    if (!found || found.q <= 0 || (found.specificity < 2 && type.includes('+fhir'))) {
+    // STU3-era spellings (application/json+fhir) only when named, or first (a Bundle stored with that type).
+    if (!found || found.q <= 0 || (found.specificity < 2 && type.includes('+fhir') && type !== candidates[0])) {
       continue;
     }
     if (!chosen || found.q > chosen.q || (found.q === chosen.q && found.specificity > chosen.specificity)) {
