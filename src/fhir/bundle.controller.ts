@@ -6,6 +6,7 @@ import { invalid, methodNotAllowed } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
+import type { DocumentBundleEntity } from '../registry/document-bundle.entity.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, sendWriteResult } from './fhir-response.js';
 import { parseFhirJson } from '../format/fhir-json.js';
@@ -76,8 +77,7 @@ export class BundleController {
         ? `Stored as Bundle/${bundle.id}, indexed as ${indexUrl}`
         : `Already stored as Bundle/${bundle.id}, indexed as ${indexUrl}: this submission was a retry`,
       warnings: result.warnings,
-      representation: async () =>
-        reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle)),
+      representation: () => this.sendBundle(request, reply, bundle, { conditional: false }),
     });
   }
 
@@ -94,16 +94,27 @@ export class BundleController {
     if (bundle.custodianOds) {
       audit.custodianOrgs.push(bundle.custodianOds);
     }
-    // The stored bytes are the record: served as they are when the client accepts their format, else converted.
+    await this.sendBundle(request, reply, bundle, { conditional: true });
+  }
+
+  /**
+   * The stored bytes when the client accepts their format (or does not say), else the document converted to the
+   * FHIR format it asks for, with its own strong ETag; 406 when it accepts neither. The stored bytes stay the record.
+   */
+  private async sendBundle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    bundle: DocumentBundleEntity,
+    options: { conditional: boolean },
+  ): Promise<void> {
     const stored = storedRepresentation(bundle.contentType);
     const mediaType = negotiate(request, bundleCandidates(stored));
     const format = fhirFormatOfType(mediaType) ?? stored.format;
     const converted = format !== stored.format;
-    // A converted representation is other bytes, so it has its own strong ETag.
     const etag = converted ? contentEtag(`${bundle.sha256}+${format}`) : contentEtag(bundle.sha256);
     varyOnAccept(reply);
     reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());
-    if (notModified(request, etag)) {
+    if (options.conditional && notModified(request, etag)) {
       await reply.status(304).send();
       return;
     }

@@ -63,6 +63,16 @@ describe.each(BACKENDS)('content negotiation on %s with %s blobs', (database, bl
 
     const fresh = await t.fetch(location, { headers: { accept: FHIR_JSON, 'if-none-match': etag } });
     expect(fresh.status).toBe(304);
+
+    // The representation of a write follows the same rule: the retry of this submission answers in JSON.
+    const retried = await t.fetch('/fhir/Bundle', {
+      method: 'POST',
+      headers: { 'content-type': FHIR_XML, accept: FHIR_JSON, prefer: 'return=representation' },
+      body: xml,
+    });
+    expect(retried.status).toBe(200);
+    expect(retried.headers.get('etag')).toBe(etag);
+    expect(await json(retried)).toEqual(parseFhirXml(xml));
     // The stored bytes' ETag does not validate the converted representation.
     const other = await t.fetch(location, { headers: { accept: FHIR_JSON, 'if-none-match': `"${sha256(xml)}"` } });
     expect(other.status).toBe(200);
