@@ -10,7 +10,10 @@ import {
   outcomeBody,
   parseAccept,
   resourceRepresentation,
+  useFormFormat,
 } from './content-negotiation.js';
+
+const FHIR_JSON_TYPE = 'application/fhir+json';
 
 function aRequest(accept?: string, format?: string | string[]): FastifyRequest {
   return {
@@ -119,6 +122,16 @@ describe('negotiate and resourceRepresentation', () => {
       expect(error.status).toBe(406);
       expect(error.outcome.issue[0].code).toBe('not-supported');
     }
+  });
+
+  it('takes _format from a POST _search form body when the URL has none, refusing an unknown one at once', () => {
+    const request = aRequest(FHIR_JSON_TYPE);
+    useFormFormat(request, 'xml');
+    expect(resourceRepresentation(request).format).toBe('xml');
+    const withUrlFormat = aRequest(undefined, 'json');
+    useFormFormat(withUrlFormat, 'xml');
+    expect(resourceRepresentation(withUrlFormat).format).toBe('json');
+    expect(refusal(() => useFormFormat(aRequest(), 'turtle')).status).toBe(406);
   });
 
   it('maps _format onto the candidates: the Binary resource for a FHIR format, never the raw type', () => {

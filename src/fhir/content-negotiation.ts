@@ -113,11 +113,19 @@ export function chooseMediaType(candidates: readonly string[], accept: string | 
   return chosen?.type;
 }
 
-/** The `_format` query parameter, if given (the first, if repeated). */
+const formFormats = new WeakMap<FastifyRequest, string>();
+
+/** A `_format` sent in a POST `_search` form body counts as if it were in the URL; 406 at once if unknown. */
+export function useFormFormat(request: FastifyRequest, value: string): void {
+  formFormats.set(request, value);
+  resourceRepresentation(request);
+}
+
+/** The `_format` parameter, if given (the first, if repeated): the URL's, else a POST _search body's. */
 export function formatQuery(request: FastifyRequest): string | undefined {
   const value = (request.query as Record<string, unknown> | undefined)?._format;
   const first: unknown = Array.isArray(value) ? value[0] : value;
-  return typeof first === 'string' && first !== '' ? first : undefined;
+  return typeof first === 'string' && first !== '' ? first : formFormats.get(request);
 }
 
 function acceptOf(request: FastifyRequest): string | undefined {

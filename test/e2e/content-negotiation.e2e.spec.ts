@@ -154,6 +154,14 @@ describe.each(BACKENDS)('content negotiation on %s with %s blobs', (database, bl
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 1 });
     expect(bundle.entry[0].resource).toEqual(asJson.entry[0].resource);
 
+    const byPost = await t.fetch('/fhir/DocumentReference/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `${query}&_format=xml`,
+    });
+    expect(byPost.headers.get('content-type')).toBe('application/fhir+xml; charset=utf-8');
+    expect((await xmlOf(byPost)).entry[0].resource).toEqual(asJson.entry[0].resource);
+
     const id = asJson.entry[0].resource.id as string;
     const read = await t.fetch(`/fhir/DocumentReference/${id}`, { headers: { accept: 'application/xml' } });
     expect(read.headers.get('content-type')).toBe('application/xml; charset=utf-8');
