@@ -50,11 +50,12 @@ function withXmlLineEnds(value: unknown): unknown {
 }
 
 describe('writeFhirXml', () => {
-  it('round-trips every resource of the FHIR R4 example set: parse(write(x)) deep-equals x', () => {
+  it('round-trips the FHIR R4 example set (every file under 100 KB): parse(write(x)) deep-equals x', () => {
     const dir = join(process.cwd(), 'node_modules', 'hl7.fhir.r4.examples');
-    // The 17 files of 1 MB or more are definition Bundles (127 MB) that repeat resources also shipped one per file.
+    // Files under 100 KB: 5,103 of the 5,307 resources. The big ones (definition Bundles, StructureDefinitions, 160 MB)
+    // round-trip too, but would add 20 s of CPU to every unit run, next to timing-bounded tests.
     const files = readdirSync(dir).filter(
-      (file) => file.endsWith('.json') && file !== 'package.json' && statSync(join(dir, file)).size < 1_000_000,
+      (file) => file.endsWith('.json') && file !== 'package.json' && statSync(join(dir, file)).size < 100_000,
     );
     const failures: string[] = [];
     let checked = 0;
