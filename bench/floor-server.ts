@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import Bull from 'bull';
-import { parseFhirXml } from '../src/registry/fhir-xml.js';
+import { parseFhirXml } from '../src/format/fhir-xml.js';
 
 const directory = process.env.FLOOR_DIR ?? '';
 const blobs = path.join(directory, 'blobs');

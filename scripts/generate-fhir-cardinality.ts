@@ -1,5 +1,5 @@
 /**
- * Emits src/registry/fhir-element-cardinality.ts from the FHIR R4 (4.0.1) core StructureDefinitions.
+ * Emits src/format/fhir-element-cardinality.ts from the FHIR R4 (4.0.1) core StructureDefinitions.
  *
  * The definitions come from the official npm package `hl7.fhir.r4.examples@4.0.1` (HL7, CC0), whose
  * `StructureDefinition-*.json` files are the core definitions (`hl7.fhir.r4.core` is not on the npm registry).
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 const PACKAGE = 'hl7.fhir.r4.examples';
 const SOURCE_DIR = join(process.cwd(), 'node_modules', PACKAGE);
-const TARGET = join(process.cwd(), 'src', 'registry', 'fhir-element-cardinality.ts');
+const TARGET = join(process.cwd(), 'src', 'format', 'fhir-element-cardinality.ts');
 const CORE = 'http://hl7.org/fhir/StructureDefinition/';
 const FHIR_TYPE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type';
 const SYSTEM_TYPES: Record<string, string> = {

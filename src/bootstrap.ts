@@ -8,10 +8,10 @@ import { type FastifyError, type FastifyReply, type FastifyRequest, LogControlle
 import { AppModule } from './app.module.js';
 import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
 import { createAppLogger, PinoNestLogger } from './common/app-logger.js';
-import { FHIR_JSON } from './common/fhir-exception.filter.js';
 import { cleanId, correlationIdOf } from './common/request-ids.js';
 import type { AppConfig } from './config/app-config.js';
 import { registerBodyParsing } from './fhir/body-parsing.js';
+import { outcomeBody, registerContentNegotiation } from './fhir/content-negotiation.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { logRequest, registerRequestLog } from './fhir/request-log.js';
@@ -45,6 +45,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
  */
 function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const { status, headers, outcome } = toErrorResponse(error);
+  const { contentType, body } = outcomeBody(request, outcome);
   void reply
     .status(status)
     .headers({
@@ -53,9 +54,10 @@ function answerFrameworkError(error: FastifyError, request: FastifyRequest, repl
       'x-correlation-id': correlationIdOf(request),
       'x-content-type-options': 'nosniff',
       'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-      'content-type': FHIR_JSON,
+      'content-type': contentType,
+      vary: 'Accept',
     })
-    .send(JSON.stringify(outcome));
+    .send(body);
   logRequest(request, reply);
 }
 
@@ -91,6 +93,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);
+  registerContentNegotiation(fastify);
   if (config.appRoles.includes('api')) {
     await registerQueueDashboard(app);
   } else {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FHIR_JSON } from '../common/fhir-exception.filter.js';
 import { operationOutcome } from '../common/operation-outcome.js';
+import { outcomeBody } from '../fhir/content-negotiation.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { actorOf, auditContext } from './actor.js';
 import type { AuditService } from './audit.service.js';
 import type { RefusalTallyService } from './refusal-tally.service.js';
@@ -34,7 +35,11 @@ function outcomeText(payload: unknown): string | undefined {
     return undefined;
   }
   try {
-    const outcome = JSON.parse(text) as { resourceType?: string; issue?: { diagnostics?: string }[] };
+    // Errors are written in the client's format, so the outcome may be XML.
+    const outcome = (text.trimStart().startsWith('<') ? parseFhirXml(Buffer.from(text, 'utf8')) : JSON.parse(text)) as {
+      resourceType?: string;
+      issue?: { diagnostics?: string }[];
+    };
     return outcome.resourceType === 'OperationOutcome' ? outcome.issue?.[0]?.diagnostics : undefined;
   } catch {
     return undefined;
@@ -54,8 +59,8 @@ function withhold(reply: FastifyReply, payload: unknown, errorId: string): strin
   for (const header of REPRESENTATION_HEADERS) {
     reply.removeHeader(header);
   }
-  reply.code(500).header('content-type', FHIR_JSON);
-  return JSON.stringify(
+  const { contentType, body } = outcomeBody(
+    reply.request,
     operationOutcome([
       {
         severity: 'error',
@@ -64,6 +69,8 @@ function withhold(reply: FastifyReply, payload: unknown, errorId: string): strin
       },
     ]),
   );
+  reply.code(500).header('content-type', contentType);
+  return body;
 }
 
 /**

@@ -51,7 +51,7 @@ export function auditVisibility(caller: { admin: boolean; organization?: string 
 
 export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 500;
-const PARAMS = ['patient.identifier', 'date', 'agent', 'entity', 'action', '_count'];
+const PARAMS = ['patient.identifier', 'date', 'agent', 'entity', 'action', '_count', '_format'];
 const ACTIONS = new Set<string>(['C', 'R', 'U', 'D', 'E']);
 const DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { outcomeBody, varyOnAccept } from '../fhir/content-negotiation.js';
 import { toErrorResponse } from './error-response.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -15,6 +16,9 @@ export class FhirExceptionFilter implements ExceptionFilter {
       reply.raw.destroy();
       return;
     }
-    void reply.status(status).headers(headers).header('content-type', FHIR_JSON).send(JSON.stringify(outcome));
+    // In the client's format (XML on Accept or _format), like every other answer.
+    const { contentType, body } = outcomeBody(reply.request, outcome);
+    varyOnAccept(reply);
+    void reply.status(status).headers(headers).header('content-type', contentType).send(body);
   }
 }

@@ -8,7 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import { hasAdminScope } from '../auth/smart-scopes.js';
 import { methodNotAllowed, notFound } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { sendJson } from './fhir-response.js';
+import { sendResource } from './fhir-response.js';
 
 /** The stored AuditEvent with the server-assigned meta (not part of the hashed JSON). */
 function withMeta(row: AuditEventEntity): unknown {
@@ -47,7 +47,7 @@ export class AuditEventController {
       }
     }
     const queryString = self.toString();
-    await sendJson(reply, 200, {
+    await sendResource(reply, 200, {
       resourceType: 'Bundle',
       type: 'searchset',
       link: [{ relation: 'self', url: `${base}/AuditEvent${queryString ? `?${queryString}` : ''}` }],
@@ -71,7 +71,7 @@ export class AuditEventController {
     if (!row) {
       throw notFound(`AuditEvent/${id} is not known to this server`);
     }
-    await sendJson(reply, 200, withMeta(row));
+    await sendResource(reply, 200, withMeta(row));
   }
 
   // Append-only: the methods exist only to say so with a 405 rather than a 404.

@@ -3,40 +3,46 @@ import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nes
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
-import { invalid, methodNotAllowed, notAcceptable, tooLarge, unsupportedMediaType } from '../common/fhir-error.js';
+import {
+  FhirError,
+  invalid,
+  methodNotAllowed,
+  notAcceptable,
+  tooLarge,
+  unsupportedMediaType,
+} from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { BinaryService } from '../registry/binary.service.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
 import { servedContentType } from '../registry/content-type.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
+import { parseFhirJson } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { STREAMED_BODY } from './body-parsing.js';
 import { parseByteRange } from './byte-range.js';
-import { contentEtag, notModified, sendJson, sendWriteResult } from './fhir-response.js';
-import { parseMediaType } from './media-type.js';
+import { contentEtag, notModified, sendResource, sendWriteResult } from './fhir-response.js';
+import { parseMediaType } from '../format/media-type.js';
+import { writeFhirXml } from '../format/fhir-xml-writer.js';
+import { contentTypeOf, negotiate, OWN_NEGOTIATION, varyOnAccept } from './content-negotiation.js';
 
 const FHIR_RESOURCE_TYPES = new Set(['application/fhir+json', 'application/fhir+xml']);
 
-/** Does the Accept header ask for the FHIR Binary resource rather than the raw bytes? */
-function wantsBinaryResource(accept: string | undefined, contentType: string): boolean {
-  if (!accept) {
-    return false;
-  }
-  const types = accept.split(',').map((part) => part.split(';')[0].trim().toLowerCase());
-  return types.includes('application/fhir+json') && !types.includes(contentType.toLowerCase());
-}
+const BINARY_RESOURCE_TYPES = ['application/fhir+json', 'application/fhir+xml'];
 
-function acceptsRaw(accept: string | undefined, contentType: string): boolean {
-  if (!accept) {
-    return true;
+/** The bytes' own type, or a FHIR type for the Binary resource; 406 naming what can be had. */
+function negotiateBinary(request: FastifyRequest, contentType: string, id: string): string {
+  try {
+    return negotiate(request, [contentType, ...BINARY_RESOURCE_TYPES]);
+  } catch (error) {
+    if (error instanceof FhirError && error.status === 406) {
+      throw notAcceptable(
+        `Binary/${id} is ${contentType}: ask for that type, a wildcard, or application/fhir+json or ` +
+          'application/fhir+xml for the Binary resource',
+      );
+    }
+    throw error;
   }
-  const [major] = contentType.toLowerCase().split('/');
-  return accept
-    .split(',')
-    .map((part) => part.split(';')[0].trim().toLowerCase())
-    .some((type) => type === '*/*' || type === contentType.toLowerCase() || type === `${major}/*`);
 }
 
 /** FHIR Binary: raw bytes streamed in and out, or the base64 Binary resource for small objects. */
@@ -86,23 +92,28 @@ export class BinaryController {
     await sendWriteResult(request, reply, {
       summary: `Stored ${row.size} bytes as Binary/${row.id}`,
       // The metadata only: echoing a large upload back as base64 would defeat streaming it in.
-      representation: () => sendJson(reply, 201, this.binaryResource(row)),
+      representation: () => sendResource(reply, 201, this.binaryResource(row)),
     });
   }
 
   @Get(':id')
+  @RouteConfig(OWN_NEGOTIATION)
   @RequireScope('Binary', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const row = await this.binaries.getBinary(id);
-    const etag = contentEtag(row.sha256);
+    const contentType = servedContentType(row.contentType);
+    // FHIR R4 binary.html#rest: a FHIR type asks for the Binary resource, anything else for the bytes themselves.
+    const mediaType = negotiateBinary(request, contentType, id);
+    const asResource = mediaType !== contentType;
+    // The Binary resource is other bytes than the content, so it has its own strong ETag.
+    const etag = contentEtag(asResource ? `${row.sha256}+${mediaType.endsWith('xml') ? 'xml' : 'json'}` : row.sha256);
+    varyOnAccept(reply);
     reply.header('etag', etag).header('last-modified', new Date(row.createdAt).toUTCString());
     if (notModified(request, etag)) {
       await reply.status(304).send();
       return;
     }
-    const accept = request.headers.accept;
-    const contentType = servedContentType(row.contentType);
-    if (wantsBinaryResource(accept, contentType)) {
+    if (asResource) {
       if (row.size > this.config.maxResourceBytes) {
         throw notAcceptable(
           `Binary/${id} is ${row.size} bytes, too large to send as base64 in a Binary resource ` +
@@ -110,11 +121,10 @@ export class BinaryController {
         );
       }
       const data = (await this.binaries.readBinaryBytes(row)).toString('base64');
-      await sendJson(reply, 200, { ...this.binaryResource(row), data });
+      const body = { ...this.binaryResource(row), data };
+      const text = mediaType === BINARY_RESOURCE_TYPES[0] ? JSON.stringify(body) : writeFhirXml(body);
+      await reply.status(200).header('content-type', contentTypeOf(mediaType)).send(text);
       return;
-    }
-    if (!acceptsRaw(accept, contentType)) {
-      throw notAcceptable(`Binary/${id} is ${contentType}: ask for that type, */* or application/fhir+json`);
     }
     // If-Range (RFC 9110 13.1.5): the range applies only while the client's copy is still this one.
     const ifRange = request.headers['if-range'];

@@ -1,4 +1,5 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed } from '../common/fhir-error.js';
@@ -6,9 +7,32 @@ import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DeliveryTaskService } from '../registry/delivery-task.service.js';
+import type { DocumentBundleEntity } from '../registry/document-bundle.entity.js';
 import { DocumentService } from '../registry/document.service.js';
 import { contentEtag, notModified, sendWriteResult } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { parseFhirJson } from '../format/fhir-json.js';
+import { writeFhirXml } from '../format/fhir-xml-writer.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
+import { type FhirFormat, parseMediaType, requireFhirFormat } from '../format/media-type.js';
+import {
+  contentTypeOf,
+  fhirCandidates,
+  fhirFormatOfType,
+  negotiate,
+  OWN_NEGOTIATION,
+  varyOnAccept,
+} from './content-negotiation.js';
+
+/** The format and bare media type of a stored Bundle, from the Content-Type it was submitted with. */
+function storedRepresentation(contentType: string): { format: FhirFormat; mediaType: string } {
+  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  return { format: fhirFormatOfType(mediaType) ?? 'json', mediaType };
+}
+
+// The stored type first (so a wildcard or absent Accept gets the stored bytes), then its format, then the other.
+function bundleCandidates(stored: { format: FhirFormat; mediaType: string }): string[] {
+  return [...new Set([stored.mediaType, ...fhirCandidates(stored.format)])];
+}
 
 /** FHIR document Bundles: submitted once, read back byte for byte, never changed. */
 @Controller('fhir/Bundle')
@@ -55,12 +79,12 @@ export class BundleController {
         ? `Stored as Bundle/${bundle.id}, indexed as ${indexUrl}`
         : `Already stored as Bundle/${bundle.id}, indexed as ${indexUrl}: this submission was a retry`,
       warnings: result.warnings,
-      representation: async () =>
-        reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle)),
+      representation: () => this.sendBundle(request, reply, bundle, { conditional: false }),
     });
   }
 
   @Get(':id')
+  @RouteConfig(OWN_NEGOTIATION)
   @RequireScope('Bundle', 'r')
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);
@@ -72,16 +96,46 @@ export class BundleController {
     if (bundle.custodianOds) {
       audit.custodianOrgs.push(bundle.custodianOds);
     }
-    const etag = contentEtag(bundle.sha256);
-    reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());
-    if (notModified(request, etag)) {
-      await reply.status(304).send();
-      return;
-    }
-    await reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle));
+    await this.sendBundle(request, reply, bundle, { conditional: true });
     if (index) {
       // a recipient that read its document has it: its delivery Task moves to retrieved
       await this.tasks.saw(index.documentReferenceId, principalOf(request)?.organization, 'retrieved');
+    }
+  }
+
+  /**
+   * The stored bytes when the client accepts their format (or does not say), else the document converted to the
+   * FHIR format it asks for, with its own strong ETag; 406 when it accepts neither. The stored bytes stay the record.
+   */
+  private async sendBundle(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    bundle: DocumentBundleEntity,
+    options: { conditional: boolean },
+  ): Promise<void> {
+    const stored = storedRepresentation(bundle.contentType);
+    const mediaType = negotiate(request, bundleCandidates(stored));
+    const format = fhirFormatOfType(mediaType) ?? stored.format;
+    const converted = format !== stored.format;
+    const etag = converted ? contentEtag(`${bundle.sha256}+${format}`) : contentEtag(bundle.sha256);
+    varyOnAccept(reply);
+    reply.header('etag', etag).header('last-modified', new Date(bundle.createdAt).toUTCString());
+    if (options.conditional && notModified(request, etag)) {
+      await reply.status(304).send();
+      return;
+    }
+    const bytes = await this.documents.readBundleBytes(bundle);
+    if (!converted) {
+      const contentType = mediaType === stored.mediaType ? bundle.contentType : contentTypeOf(mediaType);
+      await reply.header('content-type', contentType).send(bytes);
+    } else {
+      const stu3 = bundle.fhirVersion.startsWith('3.');
+      const body =
+        format === 'json'
+          ? JSON.stringify(parseFhirXml(bytes, { fhirVersion: stu3 ? 'STU3' : 'R4' }))
+          : writeFhirXml(parseFhirJson(bytes));
+      // STU3 content stays STU3 in the other format; say so (FHIR R4 http.html#version-parameter).
+      await reply.header('content-type', `${contentTypeOf(mediaType)}${stu3 ? '; fhirVersion=3.0' : ''}`).send(body);
     }
   }
 

@@ -129,7 +129,8 @@ export const DOCUMENT_REFERENCE_SEARCH_PARAMS: SearchParamDeclaration[] = [
 /** Result parameters of DocumentReference search, documented on the resource (they are not search parameters). */
 const DOCUMENT_REFERENCE_RESULT_PARAMS =
   '_count (default 20, max 500; 0 = total only), _sort (date, _lastUpdated; - for descending; ties by id), ' +
-  '_summary=count, _total (none | estimate | accurate), _include (accepted and reported: no separate Patient or ' +
+  '_summary=count, _total (none | estimate | accurate), _format (json | xml, as on every interaction), ' +
+  '_include (accepted and reported: no separate Patient or ' +
   'Practitioner resources exist here). Pages follow opaque next/previous links. Unknown parameters and modifiers ' +
   'are ignored and reported in an OperationOutcome entry, or refused with 400 under Prefer: handling=strict; a ' +
   'malformed value of a supported filter is always refused with 400 (dropping it would widen the result). ' +
@@ -141,7 +142,9 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     interactions: ['create', 'read'],
     searchParams: [],
     documentation:
-      'FHIR document Bundles (R4 and STU3, JSON and XML), stored byte for byte and indexed as DocumentReferences',
+      'FHIR document Bundles (R4 and STU3, JSON and XML), stored byte for byte and indexed as DocumentReferences. ' +
+      'Read returns the stored bytes when Accept allows their format (or is absent or */*), and converts between ' +
+      'FHIR JSON and XML when the client asks for the other (Accept or _format; its own strong ETag)',
   },
   {
     type: 'DocumentReference',
@@ -153,7 +156,9 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     type: 'Binary',
     interactions: ['create', 'read'],
     searchParams: [],
-    documentation: 'Raw bytes of any type, streamed; Range requests supported',
+    documentation:
+      'Raw bytes of any type, streamed; Range requests supported. Read with Accept application/fhir+json or ' +
+      'application/fhir+xml (or _format) returns the Binary resource with base64 data, up to MAX_RESOURCE_BYTES',
   },
   {
     type: 'List',
@@ -176,8 +181,8 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     ],
     documentation:
       'IHE MHD SubmissionSets stored by ITI-65 (POST /fhir); ITI-66 Find Lists. _count (default 20, max 500) limits ' +
-      'the page, newest first; there are no next links. Unknown parameters are ignored and reported, or refused with ' +
-      '400 under Prefer: handling=strict',
+      'the page, newest first; there are no next links; _format (json | xml) picks the response format. Unknown ' +
+      'parameters are ignored and reported, or refused with 400 under Prefer: handling=strict',
   },
   {
     type: 'Subscription',

@@ -18,6 +18,10 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
     rest: [
       {
         mode: 'server',
+        documentation:
+          'Every interaction answers FHIR JSON by default and FHIR XML when Accept or _format asks for it ' +
+          '(_format wins: json, xml or a FHIR media type); 406 when neither is acceptable. Errors follow the same ' +
+          'choice, falling back to JSON.',
         security: {
           cors: false,
           service: [
@@ -46,11 +50,16 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
           documentation: capability.documentation,
           interaction: capability.interactions.map((code) => ({ code })),
           ...(capability.type === 'Bundle' || capability.type === 'Binary' ? {} : { versioning: 'versioned' }),
-          searchParam: capability.searchParams.map((p) => ({
-            name: p.name,
-            type: p.type,
-            documentation: p.documentation,
-          })),
+          // FHIR arrays are never empty (json.html): a resource without search parameters has no searchParam.
+          ...(capability.searchParams.length > 0
+            ? {
+                searchParam: capability.searchParams.map((p) => ({
+                  name: p.name,
+                  type: p.type,
+                  documentation: p.documentation,
+                })),
+              }
+            : {}),
           ...(capability.type === 'Subscription'
             ? {
                 // Backport IG: the topics a server supports, on its Subscription resource entry

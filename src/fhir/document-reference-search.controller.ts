@@ -7,7 +7,8 @@ import { RequireScope } from '../auth/access-rule.decorator.js';
 import { parseSearch } from '../registry/document-reference-search.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { encodeCursor } from '../registry/search-cursor.js';
-import { RawJson, sendJson } from './fhir-response.js';
+import { useFormFormat } from './content-negotiation.js';
+import { RawJson, sendResource } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
 import { requireSearchScope } from './search-scope.js';
 import { principalOf } from '../auth/principal.js';
@@ -48,6 +49,10 @@ export class DocumentReferenceSearchController {
     }
     // R4 http.html#search: parameters may come in both the URL and the body; both apply.
     const params: [string, string][] = [...queryParams(request), ...new URLSearchParams(body.toString('utf8'))];
+    const format = params.find(([name, value]) => name === '_format' && value !== '')?.[1];
+    if (format !== undefined) {
+      useFormFormat(request, format);
+    }
     // the audit trail records the parameters wherever they came from, not only the URL's
     auditContext(request).query = new URLSearchParams(params).toString();
     await this.respond(request, reply, params);
@@ -68,7 +73,7 @@ export class DocumentReferenceSearchController {
         audit.custodianOrgs.push(row.custodianOds);
       }
     }
-    await sendJson(
+    await sendResource(
       reply,
       200,
       searchBundle({

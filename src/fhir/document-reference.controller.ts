@@ -7,10 +7,10 @@ import { actorOf, auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
-import { parseFhirJson, parseJsonBody } from '../registry/fhir-json.js';
-import { notModified, sendJson, sendWriteResult, versionEtag } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
+import { parseFhirJson, parseJsonBody } from '../format/fhir-json.js';
+import { notModified, sendResource, sendWriteResult, versionEtag } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 
 /** Tells the audit trail which DocumentReference, patient and custodian a request touched. */
 function audited(
@@ -63,7 +63,7 @@ export class DocumentReferenceController {
       await reply.status(304).send();
       return;
     }
-    await sendJson(reply, 200, resource);
+    await sendResource(reply, 200, resource);
   }
 
   @Get(':id/_history')
@@ -75,7 +75,7 @@ export class DocumentReferenceController {
       audited(request, versions[0]);
     }
     const base = `${this.config.baseUrl}/fhir/DocumentReference/${id}`;
-    await sendJson(reply, 200, {
+    await sendResource(reply, 200, {
       resourceType: 'Bundle',
       type: 'history',
       total: versions.length,
@@ -105,7 +105,7 @@ export class DocumentReferenceController {
     reply
       .header('etag', versionEtag(resource.meta.versionId))
       .header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
-    await sendJson(reply, 200, resource);
+    await sendResource(reply, 200, resource);
   }
 
   /** Withdraw or relabel with a whole resource: only status and securityLabel may differ. */
@@ -177,7 +177,7 @@ export class DocumentReferenceController {
     }
     await sendWriteResult(request, reply, {
       summary: `DocumentReference/${resource.id} version ${resource.meta.versionId}`,
-      representation: () => sendJson(reply, status, resource),
+      representation: () => sendResource(reply, status, resource),
     });
   }
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { FHIR_JSON } from '../common/fhir-exception.filter.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { operationOutcome } from '../common/operation-outcome.js';
+import type { FhirResource } from '../format/fhir-json.js';
+import { writeFhirXml } from '../format/fhir-xml-writer.js';
+import { contentTypeOf, resourceRepresentation, varyOnAccept } from './content-negotiation.js';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
 
@@ -87,10 +89,18 @@ export function stringifyJson(body: unknown): string {
   return text.replace(new RegExp(`"${nonce}:(\\d+)"`, 'g'), (_match, index: string) => raws[Number(index)]);
 }
 
-export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.status(status).header('content-type', FHIR_JSON).send(stringifyJson(body));
+/**
+ * Sends a FHIR resource (RawJson parts spliced in) as FHIR JSON, or as FHIR XML when the request's `_format` or
+ * Accept asks for it; 406 when it asks for neither.
+ */
+export function sendResource(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  const representation = resourceRepresentation(reply.request);
+  const json = stringifyJson(body);
+  varyOnAccept(reply);
+  const text = representation.format === 'xml' ? writeFhirXml(JSON.parse(json) as FhirResource) : json;
+  return reply.status(status).header('content-type', contentTypeOf(representation.mediaType)).send(text);
 }
 
 export function sendOutcome(reply: FastifyReply, status: number, issues: OutcomeIssue[]): FastifyReply {
-  return sendJson(reply, status, operationOutcome(issues));
+  return sendResource(reply, status, operationOutcome(issues));
 }

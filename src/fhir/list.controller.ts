@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
 import { ProvideService } from '../registry/provide.service.js';
 import { parseSubmissionSetSearch } from '../registry/submission-set-search.js';
-import { sendJson, versionEtag } from './fhir-response.js';
+import { sendResource, versionEtag } from './fhir-response.js';
 import { searchBundle } from './search-bundle.js';
 import { requireSearchScope } from './search-scope.js';
 import { principalOf } from '../auth/principal.js';
@@ -26,7 +26,7 @@ export class ListController {
     const search = parseSubmissionSetSearch(params, { strict });
     requireSearchScope(params, principalOf(request)?.organization, 'List');
     const page = await this.provider.searchLists(search);
-    await sendJson(
+    await sendResource(
       reply,
       200,
       searchBundle({
@@ -46,6 +46,6 @@ export class ListController {
     const resource = await this.provider.readList(id);
     const meta = resource.meta as { versionId: string; lastUpdated: string };
     reply.header('etag', versionEtag(meta.versionId)).header('last-modified', new Date(meta.lastUpdated).toUTCString());
-    await sendJson(reply, 200, resource);
+    await sendResource(reply, 200, resource);
   }
 }

@@ -8,10 +8,10 @@ import { principalOf } from '../auth/principal.js';
 import type { DeliveryTaskEntity } from '../registry/delivery-task.entity.js';
 import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { taskResource } from '../registry/delivery-task.js';
-import { parseFhirJson, parseJsonBody } from '../registry/fhir-json.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
-import { notModified, sendJson, versionEtag } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { parseFhirJson, parseJsonBody } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
+import { notModified, sendResource, versionEtag } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 import { searchBundle } from './search-bundle.js';
 
 function requireBody(request: FastifyRequest): Buffer {
@@ -45,7 +45,7 @@ export class TaskController {
         audit.patientNhsNumbers.push(patient);
       }
     }
-    await sendJson(
+    await sendResource(
       reply,
       200,
       searchBundle({
@@ -70,7 +70,7 @@ export class TaskController {
       await reply.status(304).send();
       return;
     }
-    await sendJson(reply, 200, resource);
+    await sendResource(reply, 200, resource);
   }
 
   /** The recipient's answer as a JSON Patch of status and statusReason. */
@@ -127,7 +127,7 @@ export class TaskController {
     reply
       .header('etag', versionEtag(row.versionId))
       .header('last-modified', new Date(row.lastModifiedMs).toUTCString());
-    await sendJson(reply, 200, taskResource(row, `${this.config.baseUrl}/fhir`));
+    await sendResource(reply, 200, taskResource(row, `${this.config.baseUrl}/fhir`));
   }
 
   private audited(request: FastifyRequest, row: DeliveryTaskEntity): void {

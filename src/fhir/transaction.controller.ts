@@ -5,14 +5,14 @@ import { operationOutcome } from '../common/operation-outcome.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { insufficientScope } from '../auth/bearer-auth.guard.js';
 import { allows, type SmartScope } from '../auth/smart-scopes.js';
-import type { FhirResource } from '../registry/fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
-import { parseFhirXml } from '../registry/fhir-xml.js';
+import { parseFhirJson } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { ProvideService } from '../registry/provide.service.js';
-import { sendJson } from './fhir-response.js';
-import { parseMediaType, requireFhirFormat } from './media-type.js';
+import { sendResource } from './fhir-response.js';
+import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 
 /** The system endpoint: a transaction Bundle, which here is an IHE MHD ITI-65 Provide Document Bundle. */
 @Controller('fhir')
@@ -34,7 +34,7 @@ export class TransactionController {
       actor: actorOf(request),
     });
     auditContext(request).recorded = true; // with the data, in the same transaction
-    await sendJson(reply, 200, {
+    await sendResource(reply, 200, {
       resourceType: 'Bundle',
       type: 'transaction-response',
       entry: result.entries.map(({ outcome, ...response }) => ({

@@ -5,8 +5,8 @@ import { actorOf } from '../audit/actor.js';
 import { type Principal, principalOf } from '../auth/principal.js';
 import { FhirError, invalid, notFound, unsupportedMediaType } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { sendJson, versionEtag } from '../fhir/fhir-response.js';
-import { parseFhirJson } from '../registry/fhir-json.js';
+import { sendResource, versionEtag } from '../fhir/fhir-response.js';
+import { parseFhirJson } from '../format/fhir-json.js';
 import { allowsDisclosure, DISCLOSURE_SCOPE } from './subscription-policy.js';
 import { documentAvailableTopic, type SubscriptionJson } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
@@ -61,7 +61,7 @@ export class SubscriptionController {
     reply
       .header('location', `${this.location(row)}/_history/${row.versionId}`)
       .header('etag', versionEtag(row.versionId));
-    await sendJson(reply, 201, resource);
+    await sendResource(reply, 201, resource);
   }
 
   @Get()
@@ -72,7 +72,7 @@ export class SubscriptionController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const rows = await this.subscriptions.search(query, principalOf(request));
-    await sendJson(reply, 200, {
+    await sendResource(reply, 200, {
       resourceType: 'Bundle',
       type: 'searchset',
       total: rows.length,
@@ -96,10 +96,14 @@ export class SubscriptionController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     if (operation === '$status') {
-      await sendJson(reply, 200, await this.subscriptions.status(id, principalOf(request)));
+      await sendResource(reply, 200, await this.subscriptions.status(id, principalOf(request)));
     } else if (operation === '$events') {
       const principal = requireDisclosureScope(principalOf(request));
-      await sendJson(reply, 200, await this.subscriptions.events(id, { since, until }, principal, actorOf(request)));
+      await sendResource(
+        reply,
+        200,
+        await this.subscriptions.events(id, { since, until }, principal, actorOf(request)),
+      );
     } else {
       throw notFound(`Subscription has no operation or path ${operation}; try $status or $events`);
     }
@@ -110,7 +114,7 @@ export class SubscriptionController {
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const row = await this.subscriptions.owned(id, principalOf(request));
     reply.header('etag', versionEtag(row.versionId));
-    await sendJson(reply, 200, this.subscriptions.render(row));
+    await sendResource(reply, 200, this.subscriptions.render(row));
   }
 
   @Put(':id')
@@ -119,7 +123,7 @@ export class SubscriptionController {
     const principal = requireDisclosureScope(principalOf(request));
     const row = await this.subscriptions.update(id, jsonBody(request), principal);
     reply.header('etag', versionEtag(row.versionId));
-    await sendJson(reply, 200, this.subscriptions.render(row));
+    await sendResource(reply, 200, this.subscriptions.render(row));
   }
 
   @Delete(':id')
@@ -138,6 +142,6 @@ export class SubscriptionTopicController {
   @Get('document-available')
   @Public()
   async read(@Res() reply: FastifyReply): Promise<void> {
-    await sendJson(reply, 200, documentAvailableTopic(this.config.baseUrl));
+    await sendResource(reply, 200, documentAvailableTopic(this.config.baseUrl));
   }
 }

@@ -11,7 +11,7 @@ import { BinaryRepository } from './binary.repository.js';
 import { DocumentWriter } from './document-writer.js';
 import { isMediaType, MAX_CONTENT_TYPE_LENGTH } from './content-type.js';
 import { readStoredBytes } from './stored-bytes.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

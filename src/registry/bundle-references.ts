@@ -1,4 +1,4 @@
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 
 /** A Bundle entry a reference resolved to; `resource` is a contained resource when the reference was `#id`. */
 export interface ResolvedReference {

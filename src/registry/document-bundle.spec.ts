@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { FhirError } from '../common/fhir-error.js';
 import { aDischargeSummaryR4, DISCHARGE_SUMMARY_URLS as URLS } from '../../test/fixtures/documents.js';
 import { detectFhirVersion, validateDocumentBundle, type DocumentFacts } from './document-bundle.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 
 // Tests poke into fixture JSON freely.
 type Json = Record<string, any>;
@@ -424,7 +424,7 @@ describe('DocumentFacts', () => {
 
   describe('informationRecipientOdsCodes', () => {
     const RECIPIENT = 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-ITK-InformationRecipient-1';
-    const stu3 = async () => (await import('./fhir-xml.js')).parseFhirXml(stu3Xml());
+    const stu3 = async () => (await import('../format/fhir-xml.js')).parseFhirXml(stu3Xml());
     const recipients = (bundle: FhirResource) =>
       validateDocumentBundle(bundle, '3.0.1').facts?.informationRecipientOdsCodes;
     const addEntry = (bundle: FhirResource, fullUrl: string, resource: Json) =>
@@ -579,7 +579,7 @@ describe('detectFhirVersion', () => {
   });
 
   it('recognises the STU3 XML fixture by content once parsed', async () => {
-    const { parseFhirXml } = await import('./fhir-xml.js');
+    const { parseFhirXml } = await import('../format/fhir-xml.js');
     expect(detectFhirVersion(parseFhirXml(stu3Xml()))).toBe('3.0.1');
   });
 });

@@ -1,7 +1,7 @@
 import { unsupportedMediaType } from '../common/fhir-error.js';
 import type { IssueCode, OutcomeIssue } from '../common/operation-outcome.js';
 import { findReferences, resolveReference, type ResolvedReference } from './bundle-references.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM, ODS_SITE_SYSTEM } from './nhs-number.js';
 
 export type FhirVersion = '4.0.1' | '3.0.1';

@@ -182,7 +182,7 @@ describe('documentDate', () => {
 
 describe('buildDocumentReference from the STU3 eDischarge fixture', () => {
   it('indexes the XML STU3 document in R4 shapes', async () => {
-    const { parseFhirXml } = await import('./fhir-xml.js');
+    const { parseFhirXml } = await import('../format/fhir-xml.js');
     const xml = readFileSync(new URL('../../test/fixtures/stu3-edischarge.xml', import.meta.url));
     const { errors, warnings, facts } = validateDocumentBundle(parseFhirXml(xml), '3.0.1');
     expect(errors).toEqual([]);
@@ -249,7 +249,7 @@ describe('buildDocumentReference from the STU3 eDischarge fixture', () => {
   });
 
   it('indexes the XML form of the R4 fixture like its JSON form', async () => {
-    const { parseFhirXml } = await import('./fhir-xml.js');
+    const { parseFhirXml } = await import('../format/fhir-xml.js');
     const { toFhirXml } = await import('../../test/fixtures/fhir-xml-writer.js');
     const json = aDischargeSummaryR4();
     const parsed = parseFhirXml(Buffer.from(toFhirXml(json)));

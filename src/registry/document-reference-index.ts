@@ -1,5 +1,5 @@
 import type { DocumentAuthor, DocumentFacts, Identifier } from './document-bundle.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
 
 /** Where and how the submitted document Bundle was stored. */

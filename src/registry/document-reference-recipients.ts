@@ -1,5 +1,5 @@
 import { ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 
 /**
  * Who a document is addressed to (the patient's registered GP, ITK information recipients, the MHD

@@ -188,7 +188,6 @@ export const RESULT_PARAMETERS = ['_count', '_sort', '_summary', '_total', '_inc
 
 const SORTS: Record<string, SortKey> = { date: 'date', _lastUpdated: '_lastUpdated' };
 const STATUS_SYSTEM = 'http://hl7.org/fhir/document-reference-status';
-const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 class Problem extends Error {
@@ -391,9 +390,7 @@ function applyResultParameter(plan: SearchPlan, name: string, value: string): vo
       });
       return;
     case '_format':
-      if (!JSON_FORMATS.includes(value)) {
-        throw new Problem('not-supported', `_format=${value} is not supported: search results are FHIR JSON`);
-      }
+      // The response format: negotiated (and refused with 406 if unknown) at the HTTP edge.
       return;
     case '_cursor':
       // Checked by parseSearch, because a bad cursor is refused even in lenient mode.

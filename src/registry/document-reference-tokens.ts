@@ -1,4 +1,4 @@
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { creationTokens } from '../common/fhir-date.js';
 import { normalizeText, periodBounds } from './document-reference-search.js';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { insertRows, selectRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { DocumentReferenceEntity } from './document-reference.entity.js';
 import { DocumentReferenceTokenEntity } from './document-reference-token.entity.js';
 import { DocumentReferenceVersionEntity } from './document-reference-version.entity.js';

@@ -9,7 +9,7 @@ import {
   type StoredDocumentReference,
 } from './document-reference.repository.js';
 import { DocumentWriter } from './document-writer.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { validatePointer } from './pointer.js';
 import { custodianRule, type ChangePlan } from './write-plan.js';
 

@@ -24,8 +24,8 @@ import {
   type DocumentReferenceRow,
   type StoredDocumentReference,
 } from './document-reference.repository.js';
-import { parseFhirJson } from './fhir-json.js';
-import { parseFhirXml } from './fhir-xml.js';
+import { parseFhirJson } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { applyJsonPatch } from './json-patch.js';
 import { readStoredBytes } from './stored-bytes.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';

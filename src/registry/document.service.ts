@@ -13,8 +13,8 @@ import { buildDocumentReference } from './document-reference-index.js';
 import { DocumentReferenceRepository, type StoredDocumentReference } from './document-reference.repository.js';
 import { withRecipients } from './document-reference-recipients.js';
 import { DocumentWriter } from './document-writer.js';
-import { parseFhirJson, type FhirResource } from './fhir-json.js';
-import { parseFhirXml } from './fhir-xml.js';
+import { parseFhirJson, type FhirResource } from '../format/fhir-json.js';
+import { parseFhirXml } from '../format/fhir-xml.js';
 import { custodianRule } from './write-plan.js';
 import { canonicalJson } from '../common/canonical-json.js';
 

@@ -1,6 +1,6 @@
 import { applyPatch, type Operation } from 'rfc6902';
 import { FhirError } from '../common/fhir-error.js';
-import { DEFAULT_MAX_JSON_DEPTH, FORBIDDEN_KEYS } from './fhir-json.js';
+import { DEFAULT_MAX_JSON_DEPTH, FORBIDDEN_KEYS } from '../format/fhir-json.js';
 
 /** Operations one patch may hold: a withdrawal or relabel needs a handful. */
 export const MAX_PATCH_OPERATIONS = 1000;

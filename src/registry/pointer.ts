@@ -2,7 +2,7 @@ import { FhirError } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import type { DocumentRelation } from './document-bundle.js';
 import { securityLabelIssues } from './document-lifecycle.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
 import { relationsOf } from './write-plan.js';
 

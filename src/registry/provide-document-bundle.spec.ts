@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { FhirError } from '../common/fhir-error.js';
 import { A_PDF, PROVIDE_ENTRY as AT, aProvideBundle } from '../../test/fixtures/mhd.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { planProvideBundle, type ProvidePlanOptions } from './provide-document-bundle.js';
 import { RECIPIENT_EXTENSION } from './document-reference-recipients.js';
 

@@ -10,7 +10,7 @@ import {
 } from './document-bundle.js';
 import { withRecipients } from './document-reference-recipients.js';
 import type { StoredDocumentReference } from './document-reference.repository.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { isValidNhsNumber, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
 import { attachmentMismatches, relationsOf, sha1Base64 } from './write-plan.js';
 

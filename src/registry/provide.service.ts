@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { FhirError, notFound } from '../common/fhir-error.js';
 import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { DocumentWriter } from './document-writer.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 import { DOCUMENT_CONTENT_TYPE, planProvideBundle, type ProvidePlan } from './provide-document-bundle.js';
 import type { SubmissionSetSearch } from './submission-set-search.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';

@@ -118,6 +118,9 @@ function apply(search: SubmissionSetSearch, key: string, value: string, now: num
       search.count = Math.min(count, LIST_MAX_COUNT);
       return;
     }
+    case '_format':
+      // The response format: negotiated (and refused with 406 if unknown) at the HTTP edge.
+      return;
     default:
       throw new Problem(`The search parameter ${key} is not supported on List`);
   }

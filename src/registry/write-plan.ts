@@ -5,7 +5,7 @@ import { forbidden } from '../common/fhir-error.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 import type { DocumentRelation } from './document-bundle.js';
 import type { StoredDocumentReference } from './document-reference.repository.js';
-import type { FhirResource } from './fhir-json.js';
+import type { FhirResource } from '../format/fhir-json.js';
 
 /**
  * What a write does, decided from the request alone (parsing, validation, ids, the resources as they will be

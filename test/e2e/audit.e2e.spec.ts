@@ -145,6 +145,21 @@ describe.each(BACKENDS)('audit trail on %s with %s blobs', (database, blobStore)
     );
   });
 
+  it('describes a refusal sent as XML (Accept: application/fhir+xml) from its OperationOutcome', async () => {
+    const { response, requestId } = await tagged('/fhir/DocumentReference/nobody-knows-xml', {
+      headers: { accept: 'application/fhir+xml' },
+    });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/fhir+xml; charset=utf-8');
+    let events: any[] = [];
+    for (let attempt = 0; attempt < 50 && events.length === 0; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      events = await eventsOf(requestId, true);
+    }
+    expect(events).toHaveLength(1);
+    expect(events[0].outcomeDesc).toMatch(/nobody-knows-xml/);
+  });
+
   it("audits a request without a token as a login failure, counted in its address's window", async () => {
     const { response, requestId } = await tagged('/fhir/DocumentReference/nobody-knows', { token: null });
     expect(response.status).toBe(401);

@@ -8,7 +8,7 @@ import {
   type StoredDocumentReference,
 } from '../../src/registry/document-reference.repository.js';
 import { DocumentReferenceSearchRepository } from '../../src/registry/document-reference-search.repository.js';
-import type { FhirResource } from '../../src/registry/fhir-json.js';
+import type { FhirResource } from '../../src/format/fhir-json.js';
 import { aDischargeSummaryR4, type DischargeSummaryOptions } from '../fixtures/documents.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';

@@ -4,7 +4,7 @@ import { BinaryEntity } from '../../src/registry/binary.entity.js';
 import { DocumentBundleEntity } from '../../src/registry/document-bundle.entity.js';
 import { DocumentReferenceEntity } from '../../src/registry/document-reference.entity.js';
 import { SubmissionSetEntity } from '../../src/registry/submission-set.entity.js';
-import type { FhirResource } from '../../src/registry/fhir-json.js';
+import type { FhirResource } from '../../src/format/fhir-json.js';
 import { A_PDF, PROVIDE_ENTRY as AT, aProvideBundle } from '../fixtures/mhd.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';

@@ -1,4 +1,4 @@
-import { MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, MAX_XML_ELEMENTS } from '../../src/registry/fhir-xml.js';
+import { MAX_XML_ATTRIBUTES, MAX_XML_DEPTH, MAX_XML_ELEMENTS } from '../../src/format/fhir-xml.js';
 import { json } from '../utils/http.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
 

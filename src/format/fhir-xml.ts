@@ -88,6 +88,28 @@ export function parseFhirXml(body: Buffer, options: { fhirVersion?: FhirXmlVersi
 }
 
 /**
+ * Checks a narrative `div` from FHIR JSON before it is written into XML: well-formed, an unprefixed XHTML `div`,
+ * no DTD. Returns it with the XHTML namespace declared on the div; throws a 400 `structure` FhirError otherwise.
+ */
+export function normaliseXhtmlDiv(div: string): string {
+  if (!/^<div[\s>/]/.test(div) || /<!(DOCTYPE|ENTITY)/i.test(div)) {
+    throw structure('the narrative is not an XHTML <div> element');
+  }
+  const end = div.indexOf('>');
+  const declared = /\sxmlns\s*=/.test(div.slice(0, end));
+  let text = declared ? div : `<div xmlns="${XHTML_NAMESPACE}"${div.slice(4)}`;
+  // As a parser would see it (XML 2.11), so that reading the XML back gives the same string.
+  if (text.includes('\r')) {
+    text = text.replace(/\r\n?/g, '\n');
+  }
+  const root = new XmlReader(text).read();
+  if (root.qname !== 'div' || root.namespace !== XHTML_NAMESPACE) {
+    throw structure(`the narrative div is not in the XHTML namespace ${XHTML_NAMESPACE}`);
+  }
+  return text;
+}
+
+/**
  * Guesses the FHIR release of an XML document: STU3 when a `meta.profile` points into an STU3 profile set
  * (NHS `https://fhir.nhs.uk/STU3/...`, CareConnect `https://fhir.hl7.org.uk/STU3/...`), R4 otherwise.
  */
