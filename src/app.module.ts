@@ -11,6 +11,7 @@ import { FhirModule } from './fhir/fhir.module.js';
 import { HealthModule } from './health/health.module.js';
 import { NotificationsModule } from './notifications/notifications.module.js';
 import { StorageModule } from './storage/storage.module.js';
+import { ViewerModule } from './viewer/viewer.module.js';
 
 @Module({})
 export class AppModule {
@@ -26,6 +27,7 @@ export class AppModule {
         FhirModule,
         HealthModule,
         NotificationsModule.forRoot(config),
+        ViewerModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: FhirExceptionFilter }],
     };

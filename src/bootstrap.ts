@@ -14,6 +14,7 @@ import { registerBodyParsing } from './fhir/body-parsing.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
+import { registerViewerCookies } from './viewer/viewer-request.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug'];
 
@@ -82,6 +83,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   recordRoutes(fastify);
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
+  await registerViewerCookies(app);
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);
