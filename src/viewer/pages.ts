@@ -218,7 +218,7 @@ function banner(page: DocumentPage): Html {
   const name = patient?.name || page.subjectDisplay || '';
   const nhs = patient?.nhsNumber ?? page.nhsNumber;
   return html`<section class="patient-banner" aria-label="Patient">
-    <span class="banner-name">${name || 'Unnamed patient'}</span>
+    <span class="banner-name">${name || 'Name not recorded'}</span>
     <span class="banner-item"
       >NHS number <strong class="banner-nhs">${nhs ? formatNhsNumber(nhs) : 'not known'}</strong></span
     >

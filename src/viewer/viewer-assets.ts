@@ -54,6 +54,7 @@ th, td { text-align: left; vertical-align: top; padding: 8px; border-bottom: 1px
 .narrative table { width: auto; }
 .narrative th, .narrative td { border: 1px solid #d8dde0; }
 .empty-reason { color: #4c6272; font-style: italic; }
+figure { margin: 0 0 16px; }
 .attachment-pdf { width: 100%; height: 80vh; border: 1px solid #d8dde0; }
 .attachment-image { max-width: 100%; border: 1px solid #d8dde0; }
 .this-document { font-weight: bold; }

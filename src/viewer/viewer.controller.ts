@@ -2,7 +2,7 @@ import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/access-rule.decorator.js';
 import { notFound } from '../common/fhir-error.js';
-import { parseNhsNumberInput } from './display.js';
+import { formatNhsNumber, parseNhsNumberInput } from './display.js';
 import { documentPage, errorPage, historyPage, searchPage } from './pages.js';
 import { assetEtag, SCRIPT, STYLESHEET } from './viewer-assets.js';
 import { HTML } from './viewer-exception.filter.js';
@@ -68,6 +68,7 @@ export class ViewerController {
   constructor(private readonly viewer: ViewerService) {}
 
   @Get()
+  @SignedOutAllowed()
   async home(@Res() reply: FastifyReply): Promise<void> {
     await reply.status(302).header('location', '/app/documents').send();
   }
@@ -98,7 +99,9 @@ export class ViewerController {
       return;
     }
     const list = await this.viewer.findDocuments(request, input.value, typeof cursor === 'string' ? cursor : undefined);
-    await this.send(reply, 200, searchPage(state, { typed, list, start: from, pageSize: PAGE_SIZE }).value);
+    // shown back 3-3-4, as NHS numbers are read
+    const shown = formatNhsNumber(input.value);
+    await this.send(reply, 200, searchPage(state, { typed: shown, list, start: from, pageSize: PAGE_SIZE }).value);
   }
 
   @Get('documents/:id')
