@@ -68,7 +68,11 @@ export function setCookie(
 
 /** The path and query of a request if it may be returned to after sign-in: only pages under /app. */
 export function safeNext(value: unknown): string {
-  if (typeof value !== 'string' || !/^\/app(?:[/?]|$)/.test(value) || value.includes('//') || value.includes('\\')) {
+  if (
+    typeof value !== 'string' ||
+    !/^\/app(?:[/?]|$)/.test(value) ||
+    /\/\/|\\|\/\.\.?(?:[/?]|$)|%2e|%2f|%5c/i.test(value)
+  ) {
     return '/app';
   }
   return value.length > 2000 ? '/app' : value;

@@ -484,3 +484,49 @@ describe('viewer sign-in with an OpenID provider (authorization code + PKCE)', (
     expect(await stray.text()).toMatch(/not started in this browser/);
   });
 });
+
+describe('viewer cookies when the public base URL is https', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp('sqlite', 'file', { BASE_URL: 'https://registry.example.nhs.uk' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('marks the CSRF and session cookies Secure (TLS ends at a proxy in front of the server)', async () => {
+    const origin = `http://127.0.0.1:${t.config.port}`;
+    const form = await fetch(`${origin}/app/sign-in`);
+    const [csrfCookie] = form.headers.getSetCookie();
+    expect(csrfCookie).toMatch(/^viewer_csrf=[\w-]+; Max-Age=\d+; Path=\/app; HttpOnly; Secure; SameSite=Lax$/);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1];
+    const signIn = await fetch(`${origin}/app/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: csrfCookie.split(';')[0], 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: token, practitioner: PRACTITIONER, organization: PRACTICE }),
+    });
+    expect(signIn.status).toBe(303);
+    expect(signIn.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^viewer_session=[^;]+; Max-Age=3600; Path=\/app; HttpOnly; Secure; SameSite=Lax$/),
+    ]);
+  });
+
+  it('answers a sign-in form with a bad organisation code with 400 and says what is wrong', async () => {
+    const origin = `http://127.0.0.1:${t.config.port}`;
+    const form = await fetch(`${origin}/app/sign-in`);
+    const cookie = form.headers.getSetCookie()[0].split(';')[0];
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1];
+    const refused = await fetch(`${origin}/app/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: token, practitioner: PRACTITIONER, organization: 'no way!' }),
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await refused.text()).toMatch(/Enter the ODS code of your organisation/);
+    expect(refused.headers.getSetCookie()).toEqual([]);
+  });
+});
