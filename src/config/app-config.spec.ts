@@ -74,12 +74,28 @@ describe('loadConfig', () => {
       sessionIdleMinutes: 60,
       sessionKeyFile: path.resolve('/srv/registry/auth/viewer-session-key'),
       generateSessionKey: true,
+      localSignIn: true,
       oidc: undefined,
     });
     expect(loadConfig({ VIEWER_SESSION_KEY_FILE: '/run/secrets/viewer' }).viewer).toMatchObject({
       sessionKeyFile: path.resolve('/run/secrets/viewer'),
       generateSessionKey: false,
     });
+  });
+
+  it('offers the passwordless local sign-in form in production only when asked, and never beside an identity provider', () => {
+    const production = {
+      NODE_ENV: 'production',
+      AUTH_ALLOW_LOCAL_ISSUER: 'true',
+      AUDIT_HMAC_KEY_FILE: '/run/secrets/audit',
+    };
+    expect(loadConfig(production).viewer.localSignIn).toBe(false);
+    expect(loadConfig({ ...production, VIEWER_LOCAL_SIGN_IN: 'true' }).viewer.localSignIn).toBe(true);
+    expect(loadConfig({ VIEWER_LOCAL_SIGN_IN: 'false' }).viewer.localSignIn).toBe(false);
+    expect(loadConfig({ AUTH_JWKS_URI: 'https://idp.example/jwks' }).viewer.localSignIn).toBe(false);
+    expect(() => loadConfig({ AUTH_JWKS_URI: 'https://idp.example/jwks', VIEWER_LOCAL_SIGN_IN: 'true' })).toThrow(
+      /^Invalid configuration: VIEWER_LOCAL_SIGN_IN /,
+    );
   });
 
   it('reads OpenID Connect settings, the redirect URL defaulting to the viewer callback under BASE_URL', () => {

@@ -76,6 +76,8 @@ export abstract class AppConfig {
     readonly sessionKeyFile: string;
     /** True when sessionKeyFile is the default under DATA_DIR, created on first start. */
     readonly generateSessionKey: boolean;
+    /** The local issuer's sign-in form (a chosen practitioner and organisation, no password) is offered. */
+    readonly localSignIn: boolean;
     /** OpenID Connect sign-in (authorization code + PKCE); absent when OIDC_ISSUER is not set. */
     readonly oidc?: {
       readonly issuer: string;
@@ -257,6 +259,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'VIEWER_SESSION_KEY_FILE',
     default: '',
     doc: 'file holding the key (32+ bytes) that signs viewer session cookies and CSRF tokens; empty = generated under DATA_DIR/auth (share one file between API hosts)',
+  },
+  {
+    name: 'VIEWER_LOCAL_SIGN_IN',
+    default: '',
+    doc: 'true offers the viewer sign-in form of the local issuer (any practitioner and organisation, no password); empty = on unless NODE_ENV=production; never with AUTH_JWKS_URI',
   },
   {
     name: 'OIDC_ISSUER',
@@ -445,6 +452,21 @@ function parseOidc(env: Env, baseUrl: string): AppConfig['viewer']['oidc'] {
   };
 }
 
+/**
+ * Whether the viewer offers the local issuer's sign-in form. Anyone who reaches it can act as anyone, so in production
+ * it must be asked for, even where AUTH_ALLOW_LOCAL_ISSUER accepts the local issuer's tokens.
+ */
+function localSignIn(env: Env, nodeEnv: string, jwksUri: string): boolean {
+  const asked = read(env, 'VIEWER_LOCAL_SIGN_IN') === '' ? undefined : boolean(env, 'VIEWER_LOCAL_SIGN_IN');
+  if (asked && jwksUri) {
+    throw new ConfigError(
+      'VIEWER_LOCAL_SIGN_IN',
+      'cannot be true with AUTH_JWKS_URI: the form belongs to the local issuer',
+    );
+  }
+  return !jwksUri && (asked ?? nodeEnv !== 'production');
+}
+
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): AppConfig {
   const port = integer(env, 'PORT', 0, 65535);
@@ -535,6 +557,7 @@ export function loadConfig(env: Env): AppConfig {
       sessionIdleMinutes: integer(env, 'VIEWER_SESSION_MINUTES', 1, 720),
       sessionKeyFile: viewerKeyFile ? path.resolve(viewerKeyFile) : path.join(dataDir, 'auth', 'viewer-session-key'),
       generateSessionKey: !viewerKeyFile,
+      localSignIn: localSignIn(env, nodeEnv, jwksUri),
       oidc: parseOidc(env, baseUrl),
     },
   };

@@ -36,9 +36,9 @@ export class SignInController {
     private readonly viewer: ViewerService,
   ) {}
 
-  /** The local issuer is in use when no identity provider verifies tokens (AUTH_JWKS_URI unset). */
+  /** The local issuer's form: with no identity provider (AUTH_JWKS_URI unset), and in production only if asked for. */
   private get localSignIn(): boolean {
-    return this.config.auth.jwksUri === undefined;
+    return this.config.viewer.localSignIn;
   }
 
   @Get('sign-in')
@@ -66,7 +66,11 @@ export class SignInController {
   async signIn(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const state = viewerStateOf(request)!;
     if (!this.localSignIn) {
-      throw new FhirError(404, 'not-found', 'Sign-in with the local issuer is off: this server trusts AUTH_JWKS_URI');
+      throw new FhirError(
+        404,
+        'not-found',
+        'Sign-in with the local issuer is off on this server (VIEWER_LOCAL_SIGN_IN)',
+      );
     }
     const form = state.form ?? new URLSearchParams();
     const values = {

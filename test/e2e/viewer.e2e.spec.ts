@@ -427,7 +427,8 @@ describe('viewer sign-in with an OpenID provider (authorization code + PKCE)', (
 
   beforeAll(async () => {
     provider = await startOidcProvider();
-    t = await startTestApp('sqlite', 'file', provider.env());
+    // the provider is the only way in: the local issuer's passwordless form is switched off
+    t = await startTestApp('sqlite', 'file', { ...provider.env(), VIEWER_LOCAL_SIGN_IN: 'false' });
   });
   // a browser of its own per test: no session carries over
   beforeEach(async () => {
@@ -471,7 +472,6 @@ describe('viewer sign-in with an OpenID provider (authorization code + PKCE)', (
     provider.claims = { name: 'No Org' };
     const page = await context.newPage();
     await page.goto('/app/sign-in');
-    expect(await page.locator('#practitioner').count()).toBe(1);
     const [response] = await Promise.all([
       page.waitForResponse((r) => r.url().includes('/app/auth/callback')),
       page.click('#oidc-sign-in'),
@@ -482,6 +482,20 @@ describe('viewer sign-in with an OpenID provider (authorization code + PKCE)', (
     const stray = await page.request.get('/app/auth/callback?code=abc&state=def', { maxRedirects: 0 });
     expect(stray.status()).toBe(400);
     expect(await stray.text()).toMatch(/not started in this browser/);
+  });
+
+  it('offers no local sign-in form when it is switched off, and refuses a post to it', async () => {
+    const page = await context.newPage();
+    await page.goto('/app/sign-in');
+    expect(await page.locator('#oidc-sign-in').count()).toBe(1);
+    expect(await page.locator('#practitioner').count()).toBe(0);
+    // with no form there is no token to send: the post is refused before the form is even read
+    const posted = await page.request.post('/app/sign-in', {
+      form: { practitioner: PRACTITIONER, organization: PRACTICE },
+      maxRedirects: 0,
+    });
+    expect(posted.status()).toBe(403);
+    expect((await context.cookies()).some((c) => c.name === 'viewer_session')).toBe(false);
   });
 });
 
