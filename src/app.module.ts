@@ -12,6 +12,7 @@ import { FhirModule } from './fhir/fhir.module.js';
 import { HealthModule } from './health/health.module.js';
 import { NotificationsModule } from './notifications/notifications.module.js';
 import { StorageModule } from './storage/storage.module.js';
+import { ViewerModule } from './viewer/viewer.module.js';
 
 @Module({})
 export class AppModule {
@@ -28,6 +29,7 @@ export class AppModule {
         FhirModule,
         HealthModule,
         NotificationsModule.forRoot(config),
+        ViewerModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: FhirExceptionFilter }],
     };

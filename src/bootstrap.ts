@@ -20,6 +20,7 @@ import { recordHttpMetrics } from './health/http-metrics.js';
 import { Metrics } from './health/metrics.service.js';
 import { serveOperationsOnly } from './health/operations-only.js';
 import { registerQueueDashboard } from './health/queue-dashboard.js';
+import { registerViewerCookies } from './viewer/viewer-request.js';
 
 /** Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage): still an OperationOutcome. */
 function answerClientError(error: Error & { code?: string }, socket: Socket): void {
@@ -90,6 +91,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   recordHttpMetrics(fastify, app.get(Metrics));
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
+  await registerViewerCookies(app);
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
   registerQueryLimits(fastify);

@@ -134,6 +134,17 @@ describe('buildAuditEvent', () => {
     expect(forbidden).toMatchObject({ type: { code: '110113' }, outcomeDesc: 'needs scope' });
   });
 
+  it('describes viewer sign-in and sign-out as User Authentication Login and Logout', () => {
+    expect(build({ action: 'E', subtype: 'login' })).toMatchObject({
+      type: { code: '110114' },
+      subtype: [{ code: '110122', display: 'Login' }],
+      outcome: '0',
+    });
+    expect(build({ action: 'E', subtype: 'logout' }).subtype).toEqual([
+      { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110123', display: 'Logout' },
+    ]);
+  });
+
   it('codes our own subtypes in a local system', () => {
     expect(build({ action: 'U', subtype: 'withdraw' }).subtype).toEqual([
       { system: 'urn:fhir-document-registry:audit-subtype', code: 'withdraw' },

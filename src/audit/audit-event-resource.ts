@@ -101,6 +101,17 @@ function eventType(input: AuditInput): { type: Coding; subtype: Coding[] } {
       subtype: [{ system: DCM, code: '110122', display: 'Login' }],
     };
   }
+  if (input.subtype === 'login' || input.subtype === 'logout') {
+    // a clinician viewer session starting or ending (the API itself has no sessions)
+    return {
+      type: { system: DCM, code: '110114', display: 'User Authentication' },
+      subtype: [
+        input.subtype === 'login'
+          ? { system: DCM, code: '110122', display: 'Login' }
+          : { system: DCM, code: '110123', display: 'Logout' },
+      ],
+    };
+  }
   if (input.subtype === 'throttled') {
     return {
       type: { system: DCM, code: '110113', display: 'Security Alert' },

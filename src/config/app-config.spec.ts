@@ -106,6 +106,71 @@ describe('loadConfig', () => {
     },
   );
 
+  it('keeps viewer sessions short, signs them with a key generated under DATA_DIR, and has no OIDC by default', () => {
+    expect(loadConfig({ DATA_DIR: '/srv/registry' }).viewer).toEqual({
+      sessionIdleMinutes: 60,
+      sessionKeyFile: path.resolve('/srv/registry/auth/viewer-session-key'),
+      generateSessionKey: true,
+      localSignIn: true,
+      oidc: undefined,
+    });
+    expect(loadConfig({ VIEWER_SESSION_KEY_FILE: '/run/secrets/viewer' }).viewer).toMatchObject({
+      sessionKeyFile: path.resolve('/run/secrets/viewer'),
+      generateSessionKey: false,
+    });
+  });
+
+  it('offers the passwordless local sign-in form in production only when asked, and never beside an identity provider', () => {
+    const production = {
+      NODE_ENV: 'production',
+      AUTH_ALLOW_LOCAL_ISSUER: 'true',
+      AUDIT_HMAC_KEY_FILE: '/run/secrets/audit',
+    };
+    expect(loadConfig(production).viewer.localSignIn).toBe(false);
+    expect(loadConfig({ ...production, VIEWER_LOCAL_SIGN_IN: 'true' }).viewer.localSignIn).toBe(true);
+    expect(loadConfig({ VIEWER_LOCAL_SIGN_IN: 'false' }).viewer.localSignIn).toBe(false);
+    expect(loadConfig({ AUTH_JWKS_URI: 'https://idp.example/jwks' }).viewer.localSignIn).toBe(false);
+    expect(() => loadConfig({ AUTH_JWKS_URI: 'https://idp.example/jwks', VIEWER_LOCAL_SIGN_IN: 'true' })).toThrow(
+      /^Invalid configuration: VIEWER_LOCAL_SIGN_IN /,
+    );
+  });
+
+  it('reads OpenID Connect settings, the redirect URL defaulting to the viewer callback under BASE_URL', () => {
+    expect(
+      loadConfig({
+        BASE_URL: 'https://registry.example.nhs.uk',
+        OIDC_ISSUER: 'https://login.example.nhs.uk/realms/nhs/',
+        OIDC_CLIENT_ID: 'viewer',
+        OIDC_CLIENT_SECRET: 's3cret',
+      }).viewer.oidc,
+    ).toEqual({
+      issuer: 'https://login.example.nhs.uk/realms/nhs',
+      clientId: 'viewer',
+      clientSecret: 's3cret',
+      redirectUrl: 'https://registry.example.nhs.uk/app/auth/callback',
+      scope: 'openid profile',
+      organizationClaim: 'organization',
+    });
+    expect(loadConfig({ OIDC_ISSUER: 'http://127.0.0.1:9000', OIDC_CLIENT_ID: 'v' }).viewer.oidc?.issuer).toBe(
+      'http://127.0.0.1:9000',
+    );
+  });
+
+  it.each([
+    ['OIDC_ISSUER', { OIDC_ISSUER: 'http://login.example.nhs.uk', OIDC_CLIENT_ID: 'v' }],
+    ['OIDC_ISSUER', { OIDC_ISSUER: 'not a url', OIDC_CLIENT_ID: 'v' }],
+    ['OIDC_CLIENT_ID', { OIDC_ISSUER: 'https://login.example.nhs.uk' }],
+    ['OIDC_SCOPE', { OIDC_ISSUER: 'https://login.example.nhs.uk', OIDC_CLIENT_ID: 'v', OIDC_SCOPE: 'profile' }],
+    [
+      'OIDC_ORGANIZATION_CLAIM',
+      { OIDC_ISSUER: 'https://login.example.nhs.uk', OIDC_CLIENT_ID: 'v', OIDC_ORGANIZATION_CLAIM: 'a b' },
+    ],
+    ['OIDC_REDIRECT_URL', { OIDC_ISSUER: 'https://login.example.nhs.uk', OIDC_CLIENT_ID: 'v', OIDC_REDIRECT_URL: 'x' }],
+    ['VIEWER_SESSION_MINUTES', { VIEWER_SESSION_MINUTES: '0' }],
+  ])('stops with a message naming %s when a viewer setting is wrong', (variable, env) => {
+    expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
+  });
+
   it('documents every variable in .env.example and the README', () => {
     const example = readFileSync('.env.example', 'utf8');
     const readme = readFileSync('README.md', 'utf8');

@@ -75,6 +75,26 @@ export abstract class AppConfig {
     readonly heartbeatCheckSeconds: number;
     readonly outboxLagThresholdSeconds: number;
   };
+  abstract readonly viewer: {
+    /** A viewer session ends this long after its last page (sliding). */
+    readonly sessionIdleMinutes: number;
+    /** The key that signs viewer session cookies and CSRF tokens. */
+    readonly sessionKeyFile: string;
+    /** True when sessionKeyFile is the default under DATA_DIR, created on first start. */
+    readonly generateSessionKey: boolean;
+    /** The local issuer's sign-in form (a chosen practitioner and organisation, no password) is offered. */
+    readonly localSignIn: boolean;
+    /** OpenID Connect sign-in (authorization code + PKCE); absent when OIDC_ISSUER is not set. */
+    readonly oidc?: {
+      readonly issuer: string;
+      readonly clientId: string;
+      readonly clientSecret?: string;
+      readonly redirectUrl: string;
+      readonly scope: string;
+      /** The ID token claim holding the user's ODS organisation code. */
+      readonly organizationClaim: string;
+    };
+  };
 }
 
 /** Where the local issuer's SMART Backend Services token endpoint is served (under BASE_URL). */
@@ -254,6 +274,47 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     default: '30',
     doc: 'how often the worker looks for subscriptions due a heartbeat',
   },
+  {
+    name: 'VIEWER_SESSION_MINUTES',
+    default: '60',
+    doc: 'a clinician viewer session (/app) ends this many minutes after its last page, and at most 12 hours after sign-in',
+  },
+  {
+    name: 'VIEWER_SESSION_KEY_FILE',
+    default: '',
+    doc: 'file holding the key (32+ bytes) that signs viewer session cookies and CSRF tokens; empty = generated under DATA_DIR/auth (share one file between API hosts)',
+  },
+  {
+    name: 'VIEWER_LOCAL_SIGN_IN',
+    default: '',
+    doc: 'true offers the viewer sign-in form of the local issuer (any practitioner and organisation, no password); empty = on unless NODE_ENV=production; never with AUTH_JWKS_URI',
+  },
+  {
+    name: 'OIDC_ISSUER',
+    default: '',
+    doc: 'OpenID Connect issuer for viewer sign-in (authorization code + PKCE); empty = no OIDC sign-in',
+  },
+  {
+    name: 'OIDC_CLIENT_ID',
+    default: '',
+    doc: 'client id of the viewer at the OpenID provider (required with OIDC_ISSUER)',
+  },
+  {
+    name: 'OIDC_CLIENT_SECRET',
+    default: '',
+    doc: 'client secret of the viewer (client_secret_basic); empty = a public client, PKCE only',
+  },
+  {
+    name: 'OIDC_REDIRECT_URL',
+    default: 'BASE_URL/app/auth/callback',
+    doc: 'where the OpenID provider sends the browser back; register it with the provider',
+  },
+  { name: 'OIDC_SCOPE', default: 'openid profile', doc: 'scopes the viewer asks the OpenID provider for' },
+  {
+    name: 'OIDC_ORGANIZATION_CLAIM',
+    default: 'organization',
+    doc: "ID token claim holding the user's ODS organisation code; a sign-in without it is refused",
+  },
 ];
 
 function read(env: Env, name: string): string {
@@ -404,6 +465,57 @@ function odsCodes(env: Env, name: string): string[] {
   return codes;
 }
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** OpenID Connect settings: https only, except on a loopback host (development and tests). */
+function parseOidc(env: Env, baseUrl: string): AppConfig['viewer']['oidc'] {
+  const issuerRaw = read(env, 'OIDC_ISSUER');
+  if (!issuerRaw) {
+    return undefined;
+  }
+  const issuer = httpUrl('OIDC_ISSUER', issuerRaw);
+  const { protocol, hostname } = new URL(issuer);
+  if (protocol !== 'https:' && !LOOPBACK_HOSTS.has(hostname)) {
+    throw new ConfigError('OIDC_ISSUER', `must be an https URL (http only on localhost), got "${issuerRaw}"`);
+  }
+  const clientId = read(env, 'OIDC_CLIENT_ID');
+  if (!clientId) {
+    throw new ConfigError('OIDC_CLIENT_ID', 'must be set when OIDC_ISSUER is set');
+  }
+  const claim = read(env, 'OIDC_ORGANIZATION_CLAIM');
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(claim)) {
+    throw new ConfigError('OIDC_ORGANIZATION_CLAIM', `must be a claim name, got "${claim}"`);
+  }
+  const scope = read(env, 'OIDC_SCOPE');
+  if (!scope.split(/\s+/).includes('openid')) {
+    throw new ConfigError('OIDC_SCOPE', `must include openid, got "${scope}"`);
+  }
+  const redirect = env.OIDC_REDIRECT_URL?.trim();
+  return {
+    issuer,
+    clientId,
+    clientSecret: read(env, 'OIDC_CLIENT_SECRET') || undefined,
+    redirectUrl: redirect ? httpUrl('OIDC_REDIRECT_URL', redirect) : `${baseUrl}/app/auth/callback`,
+    scope,
+    organizationClaim: claim,
+  };
+}
+
+/**
+ * Whether the viewer offers the local issuer's sign-in form. Anyone who reaches it can act as anyone, so in production
+ * it must be asked for, even where AUTH_ALLOW_LOCAL_ISSUER accepts the local issuer's tokens.
+ */
+function localSignIn(env: Env, nodeEnv: string, jwksUri: string): boolean {
+  const asked = read(env, 'VIEWER_LOCAL_SIGN_IN') === '' ? undefined : boolean(env, 'VIEWER_LOCAL_SIGN_IN');
+  if (asked && jwksUri) {
+    throw new ConfigError(
+      'VIEWER_LOCAL_SIGN_IN',
+      'cannot be true with AUTH_JWKS_URI: the form belongs to the local issuer',
+    );
+  }
+  return !jwksUri && (asked ?? nodeEnv !== 'production');
+}
+
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): AppConfig {
   const port = integer(env, 'PORT', 0, 65535);
@@ -447,6 +559,7 @@ export function loadConfig(env: Env): AppConfig {
   const s3Endpoint = read(env, 'S3_ENDPOINT');
   const baseUrl = httpUrl('BASE_URL', baseUrlRaw);
   const dataDir = path.resolve(read(env, 'DATA_DIR'));
+  const viewerKeyFile = read(env, 'VIEWER_SESSION_KEY_FILE');
   return {
     nodeEnv,
     port,
@@ -509,6 +622,13 @@ export function loadConfig(env: Env): AppConfig {
       reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
       outboxLagThresholdSeconds: integer(env, 'OUTBOX_LAG_THRESHOLD_SECONDS', 1, 604_800),
+    },
+    viewer: {
+      sessionIdleMinutes: integer(env, 'VIEWER_SESSION_MINUTES', 1, 720),
+      sessionKeyFile: viewerKeyFile ? path.resolve(viewerKeyFile) : path.join(dataDir, 'auth', 'viewer-session-key'),
+      generateSessionKey: !viewerKeyFile,
+      localSignIn: localSignIn(env, nodeEnv, jwksUri),
+      oidc: parseOidc(env, baseUrl),
     },
   };
 }

@@ -129,7 +129,8 @@ export function validatePointer(resource: FhirResource, baseUrl: string): ValidP
   };
 }
 
-function localBinaryId(url: string, baseUrl: string): string | undefined {
+/** The id of a Binary of this server an attachment URL names (relative or under BASE_URL), else undefined. */
+export function localBinaryId(url: string, baseUrl: string): string | undefined {
   const relative = /^Binary\/([A-Za-z0-9-]{1,64})$/.exec(url);
   if (relative) {
     return relative[1];

@@ -711,7 +711,7 @@ describe('SIGKILL under concurrent write load (compiled server)', () => {
       }),
     });
     const body = await json(response);
-    expect([response.status, body.status]).toEqual([201, 'requested']);
+    expect([response.status, body.status]).toEqual([201, 'active']); // classic R4: no handshake
     const deadline = Date.now() + 30_000;
     for (;;) {
       const resource = await json(
