@@ -1,9 +1,11 @@
 import type { Dialect } from './system.js';
 
+export type Section = 'ingest' | 'search' | 'notify' | 'profile' | 'blob-memory';
+
 /** Every size knob of the bench, from the environment; BENCH_QUICK=1 picks small defaults for a smoke run. */
 export interface Knobs {
   quick: boolean;
-  sections: Set<'ingest' | 'search' | 'notify' | 'profile'>;
+  sections: Set<Section>;
   /** Measured rounds per server (after one warm-up round); ratios are medians over these. */
   rounds: number;
   concurrency: number;
@@ -21,6 +23,10 @@ export interface Knobs {
   profileDocs: number;
   profileSearchSize: number;
   profileSearches: number;
+  /** MiB streamed through each blob store, the S3 part size in MiB and the parts in flight (blob-memory). */
+  blobMemoryMiB: number;
+  blobMemoryPartMiB: number;
+  blobMemoryQueueSize: number;
   /** Extra environment for every system server (BENCH_SYSTEM_ENV="SQLITE_SYNCHRONOUS=NORMAL,OUTBOX_POLL_MS=20"). */
   systemEnv: Record<string, string>;
   out?: string;
@@ -69,9 +75,7 @@ export function systemEnv(): Record<string, string> {
 
 export function readKnobs(): Knobs {
   const quick = text('BENCH_QUICK', '0') === '1';
-  const sections = text('BENCH_SECTIONS', 'ingest,search,notify,profile').split(',') as (
-    'ingest' | 'search' | 'notify' | 'profile'
-  )[];
+  const sections = text('BENCH_SECTIONS', 'ingest,search,notify,profile,blob-memory').split(',') as Section[];
   const searchSizes = quick ? [15_000, 60_000] : [100_000, 1_000_000];
   return {
     quick,
@@ -97,6 +101,9 @@ export function readKnobs(): Knobs {
     profileDocs: int('BENCH_PROFILE_DOCS', quick ? 100 : 800),
     profileSearchSize: int('BENCH_PROFILE_SEARCH_SIZE', quick ? 15_000 : 100_000),
     profileSearches: int('BENCH_PROFILE_SEARCHES', quick ? 300 : 4000),
+    blobMemoryMiB: int('BENCH_BLOB_MIB', quick ? 64 : 256),
+    blobMemoryPartMiB: int('BENCH_BLOB_PART_MIB', 8),
+    blobMemoryQueueSize: int('BENCH_BLOB_QUEUE', 2),
     systemEnv: systemEnv(),
     out: process.env.BENCH_OUT,
   };

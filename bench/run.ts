@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
+import { type BlobMemoryResult, runBlobMemory } from './blob-memory.js';
 import { formatProfile } from './cpuprofile-summary.js';
 import { type IngestKindResult, runIngest } from './ingest.js';
 import { readKnobs } from './knobs.js';
@@ -105,6 +106,32 @@ function notifyRatios(result: NotifyResult): Ratio[] {
   ];
 }
 
+const MiB = 1024 * 1024;
+const mib = (bytes: number) => bytes / MiB;
+
+function blobMemoryTable(results: BlobMemoryResult[]): string {
+  const lines = [
+    `BLOB MEMORY (${mib(results[0]?.bytes ?? 0)} MiB through each store, its own process, live = heapUsed + arrayBuffers after a full GC)`,
+    `  ${'store'.padEnd(28)} ${'put MiB'.padStart(8)} ${'open MiB'.padStart(9)} ${'RSS MiB'.padStart(8)} ${'put s'.padStart(6)} ${'open s'.padStart(7)} ${'samples'.padStart(8)}`,
+  ];
+  for (const r of results) {
+    const store = r.kind === 'file' ? 'file' : `s3 (${mib(r.partSize ?? 0)} MiB parts, queue ${r.queueSize})`;
+    lines.push(
+      `  ${store.padEnd(28)} ${mib(r.putGrowthBytes).toFixed(1).padStart(8)} ${mib(r.openGrowthBytes).toFixed(1).padStart(9)} ${mib(r.putPeakRssGrowthBytes).toFixed(1).padStart(8)} ${r.putSeconds.toFixed(1).padStart(6)} ${r.openSeconds.toFixed(1).padStart(7)} ${String(r.samples).padStart(8)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function blobMemoryRatio(result: BlobMemoryResult): Ratio {
+  return atMost(
+    `blob-memory ${result.kind} put live growth MiB`,
+    mib(result.putGrowthBytes),
+    mib(result.targetBytes),
+    ' MiB',
+  );
+}
+
 function formatRatios(ratios: Ratio[]): string {
   return [
     'RATIOS (medians of alternating rounds)',
@@ -132,6 +159,7 @@ async function main(): Promise<void> {
     search?: SearchResult[];
     notify?: NotifyResult;
     profiles?: ProfileResult[];
+    blobMemory?: BlobMemoryResult[];
   } = {};
 
   if (knobs.sections.has('ingest')) {
@@ -169,6 +197,11 @@ async function main(): Promise<void> {
         `submit (201) p50 ${notify.submit.p50Ms.toFixed(1)} ms, p99 ${notify.submit.p99Ms.toFixed(1)} ms`,
     );
     ratios.push(...notifyRatios(notify));
+  }
+  if (knobs.sections.has('blob-memory')) {
+    results.blobMemory = await runBlobMemory(knobs, log);
+    report.push(blobMemoryTable(results.blobMemory));
+    ratios.push(...results.blobMemory.map(blobMemoryRatio));
   }
   if (knobs.sections.has('profile')) {
     results.profiles = [];

@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { AppModule } from './app.module.js';
+import { clientErrorResponse } from './common/client-error.js';
 import { MAX_PATH_SEGMENT, toErrorResponse } from './common/error-response.js';
 import { createAppLogger, PinoNestLogger } from './common/app-logger.js';
 import { cleanId, correlationIdOf } from './common/request-ids.js';
@@ -22,22 +23,12 @@ import { serveOperationsOnly } from './health/operations-only.js';
 import { registerQueueDashboard } from './health/queue-dashboard.js';
 import { registerViewerCookies } from './viewer/viewer-request.js';
 
-/** Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage): still an OperationOutcome. */
+/** Errors Node's HTTP server raises before Fastify answers (a request timeout, oversized headers, garbage). */
 function answerClientError(error: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {
     return;
   }
-  const [status, text, diagnostics] =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'The request headers are larger than the server accepts']
-      : [400, 'Bad Request', 'The request is not valid HTTP'];
-  const body = JSON.stringify({
-    resourceType: 'OperationOutcome',
-    issue: [{ severity: 'error', code: status === 431 ? 'too-long' : 'structure', diagnostics }],
-  });
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(clientErrorResponse(error.code));
 }
 
 /**

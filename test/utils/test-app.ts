@@ -1,21 +1,11 @@
-import path from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/bootstrap.js';
 import { type AppConfig, loadConfig } from '../../src/config/app-config.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { startS3, type TestS3 } from './start-s3.js';
-import { makeTempDir } from './temp-dir.js';
+import { type BlobStoreKind, type DatabaseKind, prepareBackends } from './backends.js';
 import { aLocalToken } from './tokens.js';
 import { freePort } from './free-port.js';
 
-export type DatabaseKind = 'sqlite' | 'postgres';
-export type BlobStoreKind = 'file' | 's3';
-
-/** The backend combinations the end-to-end suites run on. */
-export const BACKENDS: [DatabaseKind, BlobStoreKind][] = [
-  ['sqlite', 'file'],
-  ['postgres', 's3'],
-];
+export { BACKENDS, type BlobStoreKind, type DatabaseKind } from './backends.js';
 
 export interface TestApp {
   readonly baseUrl: string;
@@ -35,36 +25,20 @@ export async function startTestApp(
   blobStore: BlobStoreKind = 'file',
   env: Record<string, string> = {},
 ): Promise<TestApp> {
-  const dataDir = await makeTempDir('registry-e2e');
-  let testDatabase: TestDatabase | undefined;
-  let s3: TestS3 | undefined;
+  const backends = await prepareBackends(database, blobStore);
   const port = await freePort();
   const vars: Record<string, string> = {
+    ...backends.env,
     PORT: String(port),
     HOST: '127.0.0.1',
-    DATA_DIR: dataDir.path,
     LOG_LEVEL: 'error',
     QUEUE_PREFIX: `test-${port}-${Date.now()}`,
   };
-  if (database === 'postgres') {
-    testDatabase = await createTestDatabase();
-    vars.DATABASE_URL = testDatabase.url;
-  } else {
-    vars.DATABASE_URL = `sqlite:${path.join(dataDir.path, 'registry.db')}`;
-  }
-  if (blobStore === 's3') {
-    s3 = await startS3();
-    Object.assign(vars, {
-      BLOB_STORE: `s3://${s3.bucket}/blobs`,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-    });
-    // The AWS SDK reads credentials from the environment; s3rver accepts its fixed pair.
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
-  } else {
-    vars.BLOB_STORE = `file:${path.join(dataDir.path, 'blobs')}`;
+  // The AWS SDK in this process reads its credentials from process.env.
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+    if (vars[name] !== undefined) {
+      process.env[name] = vars[name];
+    }
   }
   const config = loadConfig({ ...vars, ...env });
   const app = await createApp(config);
@@ -88,9 +62,7 @@ export async function startTestApp(
     },
     close: async () => {
       await app.close();
-      await s3?.stop();
-      await testDatabase?.drop();
-      await dataDir.remove();
+      await backends.release();
     },
   };
 }
