@@ -6,7 +6,8 @@ import { decodeCursor } from './search-cursor.js';
 
 export const TASK_DEFAULT_COUNT = 20;
 export const TASK_MAX_COUNT = 100;
-const SORT = '-_lastUpdated';
+// newest document first; authoredOn never changes, so paging is stable while Tasks move on
+const SORT = '-authored-on';
 
 /** A parsed Task search: every list is OR-ed inside and AND-ed with the others. */
 export interface TaskSearch {

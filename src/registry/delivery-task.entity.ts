@@ -7,8 +7,8 @@ import { bigintAsNumber } from '../database/column-types.js';
  */
 @Entity('delivery_task')
 @Index('ux_delivery_task_document_owner', ['documentReferenceId', 'ownerOds'], { unique: true })
-@Index('ix_delivery_task_owner', ['ownerOds', 'lastModifiedMs'])
-@Index('ix_delivery_task_requester', ['requesterOds', 'lastModifiedMs'])
+@Index('ix_delivery_task_owner', ['ownerOds', 'authoredOnMs'])
+@Index('ix_delivery_task_requester', ['requesterOds', 'authoredOnMs'])
 export class DeliveryTaskEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;

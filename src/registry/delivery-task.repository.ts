@@ -65,7 +65,10 @@ export class DeliveryTaskRepository {
     );
   }
 
-  /** One page of a Task search, newest change first (keyset on last_modified_ms, id). */
+  /**
+   * One page of a Task search, newest document first: keyset on authored_on_ms (which never changes, so a Task that
+   * moves on while a client pages cannot jump over the cursor), then id.
+   */
   async search(search: TaskSearch): Promise<DeliveryTaskEntity[]> {
     const conditions: string[] = [];
     const named: Record<string, unknown> = {};
@@ -90,12 +93,12 @@ export class DeliveryTaskRepository {
       named[`high${i}`] = range.high;
     });
     if (search.after) {
-      conditions.push('(last_modified_ms < :afterKey OR (last_modified_ms = :afterKey AND id < :afterId))');
+      conditions.push('(authored_on_ms < :afterKey OR (authored_on_ms = :afterKey AND id < :afterId))');
       named.afterKey = search.after.key;
       named.afterId = search.after.id;
     }
     const { sql, parameters } = positional(
-      `${conditions.join(' AND ')} ORDER BY last_modified_ms DESC, id DESC LIMIT ${Number(search.count) + 1}`,
+      `${conditions.join(' AND ')} ORDER BY authored_on_ms DESC, id DESC LIMIT ${Number(search.count) + 1}`,
       named,
     );
     return selectRows(this.dataSource.manager, DeliveryTaskEntity, sql, parameters);

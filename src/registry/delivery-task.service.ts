@@ -55,7 +55,7 @@ export class DeliveryTaskService {
       used: search.used,
       ...(rows.length > search.count && last
         ? {
-            next: encodeCursor({ sort: TASK_SORT, key: last.lastModifiedMs, id: last.id, direction: 'next' }),
+            next: encodeCursor({ sort: TASK_SORT, key: last.authoredOnMs, id: last.id, direction: 'next' }),
           }
         : {}),
     };

@@ -14,7 +14,7 @@ const PUBLIC_ROUTES = new Set([
   'GET /fhir/SubscriptionTopic/document-available',
 ]);
 const REFUSALS_ONLY =
-  /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent/;
+  /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent|^POST \/fhir\/Task$|^DELETE \/fhir\/Task\/:id$/;
 
 function concrete(url: string): string {
   return url
