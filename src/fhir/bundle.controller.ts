@@ -53,8 +53,12 @@ export class BundleController {
         ? `Stored as Bundle/${bundle.id}, indexed as ${indexUrl}`
         : `Already stored as Bundle/${bundle.id}, indexed as ${indexUrl}: this submission was a retry`,
       warnings: result.warnings,
+      // a new document's stored bytes are the request's (the store measured them as they went in): reading them
+      // back would answer a committed write with a 503 should the store fail in between
       representation: async () =>
-        reply.header('content-type', bundle.contentType).send(await this.documents.readBundleBytes(bundle)),
+        reply
+          .header('content-type', bundle.contentType)
+          .send(result.created ? request.body : await this.documents.readBundleBytes(bundle)),
     });
   }
 

@@ -32,7 +32,7 @@ export class HealthController {
       checks.database = `failing: ${(error as Error).message}`;
     }
     try {
-      await this.blobs.exists({ key: 'readiness-probe' });
+      await this.blobs.probe();
       checks.blobStore = 'ok';
     } catch (error) {
       checks.blobStore = `failing: ${(error as Error).message}`;

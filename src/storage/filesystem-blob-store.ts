@@ -2,7 +2,15 @@ import { type FileHandle, link, mkdir, open, opendir, stat, unlink } from 'node:
 import path from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, BlobStore, type BlobRef, type ByteRange, type StoredBlob } from './blob-store.js';
+import {
+  BlobNotFoundError,
+  BlobStore,
+  BlobStoreFullError,
+  BlobStoreUnavailableError,
+  type BlobRef,
+  type ByteRange,
+  type StoredBlob,
+} from './blob-store.js';
 import { isBlobKey, newBlobKey } from './blob-key.js';
 import { assertByteRange } from './byte-range.js';
 import { HashingStream } from './hashing-stream.js';
@@ -50,7 +58,7 @@ export class FilesystemBlobStore extends BlobStore {
       if (linked) {
         await unlink(finalPath).catch(() => undefined);
       }
-      throw error;
+      throw storeError(error);
     }
     // A leftover temp name (dot-prefixed, never listed) is only litter; the next directory flush records its removal.
     await unlink(tempPath).catch(() => undefined);
@@ -65,7 +73,7 @@ export class FilesystemBlobStore extends BlobStore {
       throw new BlobNotFoundError(ref.key);
     }
     const file = await open(this.pathOf(ref.key), 'r').catch((error: unknown) => {
-      throw isMissing(error) ? new BlobNotFoundError(ref.key) : error;
+      throw isMissing(error) ? new BlobNotFoundError(ref.key) : storeError(error);
     });
     return file.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
@@ -80,7 +88,24 @@ export class FilesystemBlobStore extends BlobStore {
       if (isMissing(error)) {
         return false;
       }
-      throw error;
+      throw storeError(error);
+    }
+  }
+
+  async probe(): Promise<void> {
+    // the root may not exist before the first write; its parent must answer
+    const info = await stat(this.root)
+      .catch((error: unknown) => {
+        if (isMissing(error)) {
+          return stat(path.dirname(this.root));
+        }
+        throw error;
+      })
+      .catch((error: unknown) => {
+        throw storeError(error);
+      });
+    if (!info.isDirectory()) {
+      throw new BlobStoreUnavailableError(`${this.root} is not a directory`);
     }
   }
 
@@ -184,6 +209,26 @@ async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** No room: a full disk or a quota. */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+/** The filesystem failed or went away (an I/O error, read-only after an error, a lost network mount, no handles). */
+const UNAVAILABLE = new Set(['EIO', 'EROFS', 'ENOTCONN', 'ESTALE', 'EMFILE', 'ENFILE', 'ENXIO']);
+
+/**
+ * A filesystem error as the port's error (full: 507, failing: 503); anything else, the body's own errors
+ * included (a client gone, too large), stays as it is.
+ */
+export function storeError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code && FULL.has(code)) {
+    return new BlobStoreFullError(code);
+  }
+  if (code && UNAVAILABLE.has(code)) {
+    return new BlobStoreUnavailableError(code);
+  }
+  return error;
 }
 
 function isMissing(error: unknown): boolean {
