@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DATABASE_RETRY_AFTER_SECONDS, logFault } from '../common/error-response.js';
 import { FHIR_JSON } from '../common/fhir-exception.filter.js';
+import { databaseFault } from '../database/database-faults.js';
 import { operationOutcome } from '../common/operation-outcome.js';
 import { actorOf, auditContext } from './actor.js';
 import type { AuditService } from './audit.service.js';
@@ -45,14 +47,30 @@ function headerValue(value: unknown): string | undefined {
   return typeof value === 'string' ? value : Array.isArray(value) ? String(value[0]) : undefined;
 }
 
-/** Drops the response a client would otherwise get without an audit record, and answers 500 instead. */
-function withhold(reply: FastifyReply, payload: unknown, errorId: string): string {
+/**
+ * Drops the response a client would otherwise get without an audit record, and answers 500 instead; 503 with
+ * Retry-After when the audit could not be written because the database is down (a retry will do).
+ */
+function withhold(reply: FastifyReply, payload: unknown, errorId: string, databaseDown: boolean): string {
   const stream = payload as { destroy?: () => void } | null;
   if (stream && typeof stream === 'object' && typeof stream.destroy === 'function') {
     stream.destroy();
   }
   for (const header of REPRESENTATION_HEADERS) {
     reply.removeHeader(header);
+  }
+  if (databaseDown) {
+    reply.code(503).header('content-type', FHIR_JSON).header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    return JSON.stringify(
+      operationOutcome([
+        {
+          severity: 'error',
+          code: 'no-store',
+          diagnostics:
+            'The request could not be audited because the database is not available, so its result is withheld; retry later',
+        },
+      ]),
+    );
   }
   reply.code(500).header('content-type', FHIR_JSON);
   return JSON.stringify(
@@ -96,12 +114,18 @@ export function registerAuditHook(fastify: FastifyInstance, audit: AuditService,
       return payload;
     } catch (error) {
       const errorId = randomUUID();
-      logger.error(
-        `Could not audit ${request.method} ${request.url} (${reply.statusCode}), error id ${errorId}: ` +
-          (error instanceof Error ? (error.stack ?? error.message) : String(error)),
-      );
+      const databaseDown = databaseFault(error) !== undefined;
+      if (databaseDown) {
+        // an outage fails every request's audit: counted, not logged one by one
+        logFault('audit not written: database down', error instanceof Error ? error.message : String(error));
+      } else {
+        logger.error(
+          `Could not audit ${request.method} ${request.url} (${reply.statusCode}), error id ${errorId}: ` +
+            (error instanceof Error ? (error.stack ?? error.message) : String(error)),
+        );
+      }
       // a refusal carries no data, so it may still go out; anything else is withheld
-      return reply.statusCode >= 400 ? payload : withhold(reply, payload, errorId);
+      return reply.statusCode >= 400 ? payload : withhold(reply, payload, errorId, databaseDown);
     }
   });
 }

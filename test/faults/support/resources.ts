@@ -15,12 +15,26 @@ export class Resources {
   private readonly servers = new Set<ServerProcess>();
   private readonly cleanups: (() => Promise<void>)[] = [];
   private readonly loads: Load[] = [];
+  private readonly started: ServerProcess[] = [];
 
   /** Starts the compiled server and waits until it is ready (an api process) or running (worker only). */
   async start(env: Record<string, string>): Promise<ServerProcess> {
     const server = await startServerProcess(env);
     this.servers.add(server);
+    this.started.push(server);
     return server;
+  }
+
+  /** The end of what each server process started so far wrote (for a failing test's message). */
+  logs(): string {
+    // unexpected errors first: an outage's expected complaints can be many
+    return this.started
+      .map((server, i) => {
+        const lines = server.output().split('\n');
+        const unhandled = lines.filter((line) => /Unhandled error|Error:|TypeError|RangeError/.test(line));
+        return `--- server ${i + 1} (pid ${server.pid}) ---\n${unhandled.slice(0, 20).join('\n')}\n...\n${lines.slice(-30).join('\n')}`;
+      })
+      .join('\n');
   }
 
   async stop(server: ServerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -68,6 +82,11 @@ export async function withResources(body: (resources: Resources) => Promise<void
   unreleased.add(resources);
   try {
     await body(resources);
+  } catch (error) {
+    if (error instanceof Error) {
+      error.message += `\n${resources.logs()}`;
+    }
+    throw error;
   } finally {
     unreleased.delete(resources);
     await resources.release();

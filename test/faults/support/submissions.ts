@@ -195,3 +195,7 @@ export function group<T>(rows: T[], key: (row: T) => string): Map<string, T[]> {
 }
 
 export const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Stored as far as the client knows: acknowledged, or a retry answered as one (the earlier attempt had stored it). */
+export const isStored = (submission: Submission): boolean =>
+  submission.attempts.some((a) => succeeded(submission, a) || answeredAsRetry(submission, a));
