@@ -67,6 +67,8 @@ export abstract class AppConfig {
     readonly connectTimeoutMs: number;
     readonly relayPollMs: number;
     readonly reofferMs: number;
+    /** How long a running delivery job stays locked to its worker (Bull lockDuration and stalled-job check). */
+    readonly lockMs: number;
     readonly heartbeatCheckSeconds: number;
   };
 }
@@ -224,6 +226,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'DELIVERY_REOFFER_MS',
     default: '600000',
     doc: 'a notification queued this long ago and still undelivered is queued again under the same job id (its job may have died with a worker killed twice mid-delivery); a job still queued is not doubled',
+  },
+  {
+    name: 'DELIVERY_LOCK_MS',
+    default: '30000',
+    doc: 'a delivery job stays locked to the worker running it this long (renewed while it runs); the jobs of a worker that died are taken over within one to two of these',
   },
   {
     name: 'HEARTBEAT_CHECK_SECONDS',
@@ -437,6 +444,7 @@ export function loadConfig(env: Env): AppConfig {
       connectTimeoutMs: integer(env, 'DELIVERY_CONNECT_TIMEOUT_MS', 100, 600_000),
       relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
       reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
+      lockMs: integer(env, 'DELIVERY_LOCK_MS', 1000, 3_600_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
     },
   };

@@ -27,6 +27,8 @@ export const JITTERED_BACKOFF = 'jittered-exponential';
 const MAX_BACKOFF_MS = 3_600_000;
 // Bull needs a finite count; the real budget is DELIVERY_RETRY_HOURS, enforced by the processor.
 const ATTEMPTS = 100_000;
+/** Times a job is taken over from a worker that died running it before Bull gives it up. */
+const MAX_STALLS = 10;
 
 /** A delivery to try again: at `retryAt` when the endpoint's back-off says when, else after the job's own backoff. */
 export class RetryLater extends Error {
@@ -86,6 +88,12 @@ export class NotificationQueue implements BeforeApplicationShutdown {
         return connection;
       },
       settings: {
+        // a job of a worker that died stays locked until its lock expires, found by the next stalled-job check
+        lockDuration: this.config.notifications.lockMs,
+        stalledInterval: this.config.notifications.lockMs,
+        // Bull's default of 1 drops a job whose worker died twice mid-delivery (two restarts in a row), leaving it
+        // to the re-offer ten minutes on; a job that kills this many workers is a poison pill and may wait for that
+        maxStalledCount: MAX_STALLS,
         backoffStrategies: {
           [JITTERED_BACKOFF]: (attemptsMade: number, error?: Error) =>
             error instanceof RetryLater && error.retryAt !== undefined

@@ -199,3 +199,21 @@ export const settle = (ms: number) => new Promise((resolve) => setTimeout(resolv
 /** Stored as far as the client knows: acknowledged, or a retry answered as one (the earlier attempt had stored it). */
 export const isStored = (submission: Submission): boolean =>
   submission.attempts.some((a) => succeeded(submission, a) || answeredAsRetry(submission, a));
+
+/** How long each phase of a test took, for its log line. */
+export class Phases {
+  private readonly done: string[] = [];
+  private last = Date.now();
+  private readonly first = this.last;
+
+  /** Ends the phase running since the previous mark. */
+  mark(name: string): void {
+    const now = Date.now();
+    this.done.push(`${name} ${((now - this.last) / 1000).toFixed(1)} s`);
+    this.last = now;
+  }
+
+  toString(): string {
+    return `${Math.round((Date.now() - this.first) / 1000)} s (${this.done.join(', ')})`;
+  }
+}
