@@ -114,7 +114,7 @@ describe('worker SIGKILLed between commit and delivery and during a delivery (co
         // the kill during deliveries was felt: what it cut off came again, as the same message
         expect(verified.notifications.repeats).toBeGreaterThanOrEqual(1);
         console.log(
-          `[worker-crash] ${phases}: ${submissions.length} submissions answered ` +
+          `[worker-crash] ${phases.toString()}: ${submissions.length} submissions answered ` +
             `${tally(submissions.flatMap((s) => s.attempts.map((a) => a.status ?? a.error)))}; ${inFlightAtKill} deliveries ` +
             `in flight at the first kill; backlog while the worker was dead: ${backlog.unrouted} unrouted, ` +
             `${backlog.undelivered} undelivered; ${verified.documents} DocumentReferences, ${verified.notifications.expected} ` +
