@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { signLocalToken } from '../../../src/auth/local-issuer.js';
 import { freePort } from '../../utils/free-port.js';
@@ -62,6 +64,14 @@ export class Resources {
 
   async release(): Promise<void> {
     await Promise.all(this.loads.splice(0).map((load) => load.stop()));
+    // FAULTS_LOG_DIR=folder keeps every server process's whole output, for a failure that needs more than its end
+    const logDir = process.env.FAULTS_LOG_DIR;
+    if (logDir) {
+      await mkdir(logDir, { recursive: true });
+      await Promise.all(
+        this.started.map((server) => writeFile(path.join(logDir, `server-${server.pid}.log`), server.output())),
+      );
+    }
     await Promise.all([...this.servers].map((server) => server.kill('SIGKILL')));
     this.servers.clear();
     const errors: unknown[] = [];
