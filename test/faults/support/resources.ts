@@ -146,6 +146,8 @@ export async function faultEnv(
     SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
     DELIVERY_BACKOFF_BASE_MS: '50',
     OUTBOX_POLL_MS: '100',
+    // a killed worker's jobs are taken over within seconds, not a minute
+    DELIVERY_LOCK_MS: '3000',
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '1000000',
     LOG_LEVEL: 'error',
