@@ -44,6 +44,7 @@ export abstract class AppConfig {
   abstract readonly rateLimitPerAddressPerMinute: number;
   abstract readonly auditRefusalWindowMs: number;
   abstract readonly requestTimeoutMs: number;
+  abstract readonly socketIdleTimeoutMs: number;
   abstract readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   abstract readonly audit: {
     /** The HMAC key of the audit chain, kept outside the database. */
@@ -178,6 +179,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'REQUEST_TIMEOUT_MS',
     default: '120000',
     doc: 'time a request may take before it is cut off; also the PostgreSQL statement_timeout (503 + Retry-After)',
+  },
+  {
+    name: 'SOCKET_IDLE_TIMEOUT_MS',
+    default: '60000',
+    doc: 'a connection on which nothing moves this long is closed (a client that stops reading its answer lets go of the file it was sent)',
   },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
   {
@@ -425,6 +431,7 @@ export function loadConfig(env: Env): AppConfig {
     rateLimitPerAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 1),
     auditRefusalWindowMs: integer(env, 'AUDIT_REFUSAL_WINDOW_MS', 100, 3_600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
+    socketIdleTimeoutMs: integer(env, 'SOCKET_IDLE_TIMEOUT_MS', 1000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
     audit: {
       hmacKeyFile: auditKeyFile ? path.resolve(auditKeyFile) : path.join(dataDir, 'auth', 'audit-hmac-key'),
