@@ -23,6 +23,11 @@ import { serveOperationsOnly } from './health/operations-only.js';
 import { registerQueueDashboard } from './health/queue-dashboard.js';
 import { registerViewerCookies } from './viewer/viewer-request.js';
 
+/** How often Node looks for requests past their time: the precision of REQUEST_TIMEOUT_MS. */
+const CONNECTIONS_CHECK_MS = 1_000;
+/** Headers must arrive within this (Node's default), or within REQUEST_TIMEOUT_MS when that is shorter. */
+const HEADERS_TIMEOUT_MS = 60_000;
+
 /** Errors Node's HTTP server raises before Fastify answers (a request timeout, oversized headers, garbage). */
 function answerClientError(error: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {
@@ -60,7 +65,15 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     loggerInstance: logger,
     // Fastify's two lines per request are replaced by the one registerRequestLog writes
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    // the whole request (headers and body) must arrive within this; a slow sender is answered 408
     requestTimeout: config.requestTimeoutMs,
+    // nothing moving on a connection for this long (a client that stopped reading, or went quiet) closes it
+    connectionTimeout: config.socketIdleTimeoutMs,
+    http: {
+      // Node enforces the request timeout only when it looks, every 30 s by default
+      connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, config.requestTimeoutMs),
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutMs),
+    },
     // request.ip and request.protocol (rate limits, audit source, HSTS) believe X-Forwarded-* only from these
     trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT },

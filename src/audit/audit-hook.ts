@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DATABASE_RETRY_AFTER_SECONDS, logFault } from '../common/error-response.js';
 import { operationOutcome } from '../common/operation-outcome.js';
+import { databaseFault } from '../database/database-faults.js';
 import { outcomeBody } from '../fhir/content-negotiation.js';
 import { parseFhirXml } from '../format/fhir-xml.js';
 import { actorOf, auditContext } from './actor.js';
@@ -50,8 +52,11 @@ function headerValue(value: unknown): string | undefined {
   return typeof value === 'string' ? value : Array.isArray(value) ? String(value[0]) : undefined;
 }
 
-/** Drops the response a client would otherwise get without an audit record, and answers 500 instead. */
-function withhold(reply: FastifyReply, payload: unknown, errorId: string): string {
+/**
+ * Drops the response a client would otherwise get without an audit record, and answers 500 instead (503 with
+ * Retry-After when the database is down: retry later).
+ */
+function withhold(reply: FastifyReply, payload: unknown, errorId: string, databaseDown: boolean): string {
   const stream = payload as { destroy?: () => void } | null;
   if (stream && typeof stream === 'object' && typeof stream.destroy === 'function') {
     stream.destroy();
@@ -62,14 +67,24 @@ function withhold(reply: FastifyReply, payload: unknown, errorId: string): strin
   const { contentType, body } = outcomeBody(
     reply.request,
     operationOutcome([
-      {
-        severity: 'error',
-        code: 'exception',
-        diagnostics: `The request could not be audited, so its result is withheld (error id ${errorId})`,
-      },
+      databaseDown
+        ? {
+            severity: 'error',
+            code: 'no-store',
+            diagnostics:
+              'The request could not be audited because the database is not available, so its result is withheld; retry later',
+          }
+        : {
+            severity: 'error',
+            code: 'exception',
+            diagnostics: `The request could not be audited, so its result is withheld (error id ${errorId})`,
+          },
     ]),
   );
-  reply.code(500).header('content-type', contentType);
+  reply.code(databaseDown ? 503 : 500).header('content-type', contentType);
+  if (databaseDown) {
+    reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+  }
   return body;
 }
 
@@ -103,13 +118,19 @@ export function registerAuditHook(fastify: FastifyInstance, audit: AuditService,
       return payload;
     } catch (error) {
       const errorId = randomUUID();
-      logger.error(
-        // the route template, not the URL: a search's query names NHS numbers
-        `Could not audit ${request.method} ${request.routeOptions.url ?? '(no route)'} (${reply.statusCode}), error id ${errorId}: ` +
-          (error instanceof Error ? (error.stack ?? error.message) : String(error)),
-      );
+      const databaseDown = databaseFault(error) !== undefined;
+      if (databaseDown) {
+        // an outage fails every request's audit: counted, not logged one by one
+        logFault('audit not written: database down', error instanceof Error ? error.message : String(error));
+      } else {
+        logger.error(
+          // the route template, not the URL: a search's query names NHS numbers
+          `Could not audit ${request.method} ${request.routeOptions.url ?? '(no route)'} (${reply.statusCode}), error id ${errorId}: ` +
+            (error instanceof Error ? (error.stack ?? error.message) : String(error)),
+        );
+      }
       // a refusal carries no data, so it may still go out; anything else is withheld
-      return reply.statusCode >= 400 ? payload : withhold(reply, payload, errorId);
+      return reply.statusCode >= 400 ? payload : withhold(reply, payload, errorId, databaseDown);
     }
   });
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HttpException, Logger } from '@nestjs/common';
+import { databaseFault } from '../database/database-faults.js';
 import { FhirError } from './fhir-error.js';
 import type { IssueCode, OperationOutcome } from './operation-outcome.js';
 
@@ -58,10 +59,44 @@ const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the request body',
 };
 
-/** PostgreSQL cancelled the statement at statement_timeout (SQLSTATE 57014): overload, not a bug in the request. */
-function isStatementTimeout(error: unknown): boolean {
-  return error instanceof Error && (error as { code?: unknown }).code === '57014';
+/** Seconds a client is told to wait when the database is down, full or too slow. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Logs a dependency fault (database or blob store down or full) at most once per kind per LOG_EVERY_MS, with how
+ * many there were: an outage under load is thousands of them.
+ */
+const LOG_EVERY_MS = 10_000;
+const faultLog = new Map<string, { loggedAt: number; unlogged: number }>();
+
+export function logFault(kind: string, detail: string): void {
+  const now = Date.now();
+  const entry = faultLog.get(kind) ?? { loggedAt: 0, unlogged: 0 };
+  if (now - entry.loggedAt < LOG_EVERY_MS) {
+    entry.unlogged += 1;
+    faultLog.set(kind, entry);
+    return;
+  }
+  const more = entry.unlogged > 0 ? ` (and ${entry.unlogged} more since the last report)` : '';
+  logger.warn(`Answered ${kind}: ${detail}${more}`);
+  faultLog.set(kind, { loggedAt: now, unlogged: 0 });
 }
+
+const DATABASE_FAULTS = {
+  // statement_timeout (SQLSTATE 57014): overload, not a bug in the request
+  timeout: { status: 503, code: 'timeout', diagnostics: 'The database did not answer in time; retry later' },
+  unavailable: {
+    status: 503,
+    code: 'no-store',
+    // a connection lost during COMMIT leaves the outcome unknown: a retry of a submission is answered as one if it was kept
+    diagnostics: 'The database is not available; retry later',
+  },
+  full: {
+    status: 507,
+    code: 'no-store',
+    diagnostics: 'The database has no room left; nothing was stored: retry later',
+  },
+} as const;
 
 function outcome(code: IssueCode, diagnostics: string): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] };
@@ -70,6 +105,9 @@ function outcome(code: IssueCode, diagnostics: string): OperationOutcome {
 /** Turns anything thrown into an OperationOutcome response; unknown errors get an id that is logged, never a stack. */
 export function toErrorResponse(error: unknown): ErrorResponse {
   if (error instanceof FhirError) {
+    if (error.status === 503 || error.status === 507) {
+      logFault(`${error.status} ${error.name}`, error.message);
+    }
     return { status: error.status, headers: error.headers, outcome: error.outcome };
   }
   if (error instanceof HttpException) {
@@ -81,11 +119,14 @@ export function toErrorResponse(error: unknown): ErrorResponse {
     const message = FASTIFY_MESSAGES[error.code ?? ''] ?? error.message;
     return { status: error.statusCode, headers: {}, outcome: outcome(issueCodeFor(error.statusCode), message) };
   }
-  if (isStatementTimeout(error)) {
+  const fault = databaseFault(error);
+  if (fault) {
+    const { status, code, diagnostics } = DATABASE_FAULTS[fault];
+    logFault(`${status} database ${fault}`, error instanceof Error ? error.message : String(error));
     return {
-      status: 503,
-      headers: { 'retry-after': '5' },
-      outcome: outcome('timeout', 'The database did not answer in time; retry later'),
+      status,
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+      outcome: outcome(code, diagnostics),
     };
   }
   const errorId = randomUUID();

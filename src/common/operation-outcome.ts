@@ -20,6 +20,7 @@ export type IssueCode =
   | 'exception'
   | 'timeout'
   | 'transient'
+  | 'no-store'
   | 'informational'
   | 'incomplete'
   | 'business-rule'

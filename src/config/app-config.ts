@@ -49,6 +49,7 @@ export abstract class AppConfig {
   abstract readonly rateLimitPerAddressPerMinute: number;
   abstract readonly auditRefusalWindowMs: number;
   abstract readonly requestTimeoutMs: number;
+  abstract readonly socketIdleTimeoutMs: number;
   abstract readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   abstract readonly audit: {
     /** The HMAC key of the audit chain, kept outside the database. */
@@ -72,6 +73,8 @@ export abstract class AppConfig {
     readonly connectTimeoutMs: number;
     readonly relayPollMs: number;
     readonly reofferMs: number;
+    /** How long a running delivery job stays locked to its worker (Bull lockDuration and stalled-job check). */
+    readonly lockMs: number;
     readonly heartbeatCheckSeconds: number;
     readonly outboxLagThresholdSeconds: number;
   };
@@ -216,6 +219,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     default: '120000',
     doc: 'time a request may take before it is cut off; also the PostgreSQL statement_timeout (503 + Retry-After)',
   },
+  {
+    name: 'SOCKET_IDLE_TIMEOUT_MS',
+    default: '60000',
+    doc: 'a connection on which nothing moves this long is closed (a client that stops reading its answer lets go of the file it was sent)',
+  },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
   {
     name: 'SUBSCRIPTION_ENDPOINT_ALLOWLIST',
@@ -268,6 +276,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'OUTBOX_LAG_THRESHOLD_SECONDS',
     default: '60',
     doc: 'an unrouted notification event older than this shows the outbox as degraded in /health/ready (still 200)',
+  },
+  {
+    name: 'DELIVERY_LOCK_MS',
+    default: '30000',
+    doc: 'a delivery job stays locked to the worker running it this long (renewed while it runs); the jobs of a worker that died are taken over within one to two of these',
   },
   {
     name: 'HEARTBEAT_CHECK_SECONDS',
@@ -601,6 +614,7 @@ export function loadConfig(env: Env): AppConfig {
     rateLimitPerAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 1),
     auditRefusalWindowMs: integer(env, 'AUDIT_REFUSAL_WINDOW_MS', 100, 3_600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
+    socketIdleTimeoutMs: integer(env, 'SOCKET_IDLE_TIMEOUT_MS', 1000),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const),
     audit: {
       hmacKeyFile: auditKeyFile ? path.resolve(auditKeyFile) : path.join(dataDir, 'auth', 'audit-hmac-key'),
@@ -620,6 +634,7 @@ export function loadConfig(env: Env): AppConfig {
       connectTimeoutMs: integer(env, 'DELIVERY_CONNECT_TIMEOUT_MS', 100, 600_000),
       relayPollMs: integer(env, 'OUTBOX_POLL_MS', 10, 600_000),
       reofferMs: integer(env, 'DELIVERY_REOFFER_MS', 100, 86_400_000),
+      lockMs: integer(env, 'DELIVERY_LOCK_MS', 1000, 3_600_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
       outboxLagThresholdSeconds: integer(env, 'OUTBOX_LAG_THRESHOLD_SECONDS', 1, 604_800),
     },

@@ -79,7 +79,13 @@ export class BundleController {
         ? `Stored as Bundle/${bundle.id}, indexed as ${indexUrl}`
         : `Already stored as Bundle/${bundle.id}, indexed as ${indexUrl}: this submission was a retry`,
       warnings: result.warnings,
-      representation: () => this.sendBundle(request, reply, bundle, { conditional: false }),
+      // a new document's stored bytes are the request's (the store measured them as they went in): reading them
+      // back would answer a committed write with a 503 should the store fail in between
+      representation: () =>
+        this.sendBundle(request, reply, bundle, {
+          conditional: false,
+          bytes: result.created && Buffer.isBuffer(request.body) ? request.body : undefined,
+        }),
     });
   }
 
@@ -111,7 +117,7 @@ export class BundleController {
     request: FastifyRequest,
     reply: FastifyReply,
     bundle: DocumentBundleEntity,
-    options: { conditional: boolean },
+    options: { conditional: boolean; bytes?: Buffer },
   ): Promise<void> {
     const stored = storedRepresentation(bundle.contentType);
     const mediaType = negotiate(request, bundleCandidates(stored));
@@ -124,7 +130,7 @@ export class BundleController {
       await reply.status(304).send();
       return;
     }
-    const bytes = await this.documents.readBundleBytes(bundle);
+    const bytes = options.bytes ?? (await this.documents.readBundleBytes(bundle));
     if (!converted) {
       const contentType = mediaType === stored.mediaType ? bundle.contentType : contentTypeOf(mediaType);
       await reply.header('content-type', contentType).send(bytes);

@@ -31,6 +31,10 @@ const MAX_BACKOFF_MS = 3_600_000;
 const ATTEMPTS = 100_000;
 // How long a health or metrics read waits for a connection still being made.
 const READ_TIMEOUT_MS = 1000;
+/** Jobs whose state a re-offer looks up at once. */
+const REOFFER_CHECKS_AT_ONCE = 50;
+/** Times a job is taken over from a worker that died running it before Bull gives it up. */
+const MAX_STALLS = 10;
 
 /** A delivery to try again: at `retryAt` when the endpoint's back-off says when, else after the job's own backoff. */
 export class RetryLater extends Error {
@@ -59,6 +63,7 @@ export class NotificationQueue implements BeforeApplicationShutdown {
   private worker?: Bull.Queue<DeliveryJobData>;
   // Bull leaves connections made by createClient to their maker: we close them at shutdown.
   private readonly connections: Redis[] = [];
+  private readonly reconnectListeners: (() => void)[] = [];
 
   constructor(private readonly config: AppConfig) {}
 
@@ -80,16 +85,31 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     const queue = new Bull<DeliveryJobData>(NotificationQueueName.Delivery, {
       prefix: this.config.queuePrefix,
       createClient: (type) => {
-        const connection =
-          type === 'client' && role === 'producer'
-            ? // Fail fast: an add while Redis is down must error at once, not hang a relay pass.
-              new Redis({ ...options, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-            : // Bull requires these for its blocking and subscriber connections; the worker waits out outages.
-              new Redis({ ...options, enableReadyCheck: false, maxRetriesPerRequest: null });
+        const producer = type === 'client' && role === 'producer';
+        const connection = producer
+          ? // Fail fast: an add while Redis is down must error at once, not hang a relay pass.
+            new Redis({ ...options, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+          : // Bull requires these for its blocking and subscriber connections; the worker waits out outages.
+            new Redis({ ...options, enableReadyCheck: false, maxRetriesPerRequest: null });
+        if (producer) {
+          let readyBefore = false;
+          connection.on('ready', () => {
+            if (readyBefore) {
+              this.reconnectListeners.forEach((listener) => listener());
+            }
+            readyBefore = true;
+          });
+        }
         this.connections.push(connection);
         return connection;
       },
       settings: {
+        // a job of a worker that died stays locked until its lock expires, found by the next stalled-job check
+        lockDuration: this.config.notifications.lockMs,
+        stalledInterval: this.config.notifications.lockMs,
+        // Bull's default of 1 drops a job whose worker died twice mid-delivery (two restarts in a row), leaving it
+        // to the re-offer ten minutes on; a job that kills this many workers is a poison pill and may wait for that
+        maxStalledCount: MAX_STALLS,
         backoffStrategies: {
           [JITTERED_BACKOFF]: (attemptsMade: number, error?: Error) =>
             error instanceof RetryLater && error.retryAt !== undefined
@@ -140,6 +160,41 @@ export class NotificationQueue implements BeforeApplicationShutdown {
       await once(queue.client, 'ready', { signal });
     }
     return queue;
+  }
+
+  /**
+   * Adds jobs offered before that may have been lost. One still waiting, delayed or running is left as it is; a job
+   * hash with no place in any list is removed first, or the add would be taken for a duplicate and dropped (a worker
+   * that finished a job while Redis was down replays its writes into the restarted, empty Redis: they leave such a
+   * hash behind, under the id the job must be offered again with).
+   */
+  async reoffer(jobs: DeliveryJob[]): Promise<void> {
+    const queue = this.producerQueue();
+    const lost: DeliveryJob[] = [];
+    for (let i = 0; i < jobs.length; i += REOFFER_CHECKS_AT_ONCE) {
+      await Promise.all(
+        jobs.slice(i, i + REOFFER_CHECKS_AT_ONCE).map(async (job) => {
+          const existing = await queue.getJob(job.jobId);
+          if (existing) {
+            const state = await existing.getState();
+            if (state === 'waiting' || state === 'delayed' || state === 'active' || state === 'paused') {
+              return;
+            }
+            await existing.remove();
+          }
+          lost.push(job);
+        }),
+      );
+    }
+    await this.enqueue(lost);
+  }
+
+  /**
+   * Calls `listener` each time the producer's connection comes back after losing Redis: jobs queued before may be
+   * gone with it (a Redis restarted without persistence, or one that lost its last writes).
+   */
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
   }
 
   /** Resolves when Redis answers `PING`, for readiness. */

@@ -13,6 +13,8 @@ import { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 
 const BATCH = 50;
+/** Events offered again per query after Redis came back. */
+const BATCH_AFTER_RECONNECT = 500;
 // A requested subscription's handshake job is re-offered this often (the jobId keeps it single).
 const REOFFER_MS = 30_000;
 
@@ -32,6 +34,8 @@ export class OutboxRelay {
   private readonly offered = new Map<string, number>();
 
   private staleCheckedAt = 0;
+  /** Set when Redis came back: events queued before this are offered again, all of them, on the next pass. */
+  private reofferBefore?: number;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -49,6 +53,11 @@ export class OutboxRelay {
 
   start(): void {
     this.unsubscribe = this.outbox.onCommitted(() => this.kick());
+    // what Redis held may be lost: offer every undelivered event again now, not DELIVERY_REOFFER_MS later
+    this.queue.onReconnect(() => {
+      this.reofferBefore = Date.now();
+      this.kick();
+    });
     this.timer = setInterval(() => this.kick(), this.config.notifications.relayPollMs);
     this.heartbeatTimer = setInterval(
       () => void this.offerHeartbeats().catch((e: Error) => this.logger.warn(`Heartbeats: ${e.message}`)),
@@ -159,39 +168,66 @@ export class OutboxRelay {
     await this.enqueueClaimed((manager) => this.outboxRows.claimUnenqueued(manager, 500));
     const now = Date.now();
     const { reofferMs, retryHours } = this.config.notifications;
+    const reconnectedAt = this.reofferBefore;
+    if (reconnectedAt !== undefined) {
+      this.reofferBefore = undefined;
+      // each batch is marked queued now, past the cut-off, so this ends; a failure leaves the flag for the next pass
+      let offered = BATCH_AFTER_RECONNECT;
+      while (offered === BATCH_AFTER_RECONNECT && !this.stopped) {
+        offered = await this.enqueueClaimed(
+          (manager) =>
+            this.outboxRows.claimStale(manager, reconnectedAt, now - retryHours * 3_600_000, BATCH_AFTER_RECONNECT),
+          true,
+        );
+        if (offered < 0) {
+          this.reofferBefore ??= reconnectedAt;
+          break;
+        }
+      }
+    }
     // a tenth of the re-offer delay is soon enough to look again; every pass would be wasted queries
     if (now - this.staleCheckedAt < reofferMs / 10) {
       return;
     }
     this.staleCheckedAt = now;
-    await this.enqueueClaimed((manager) =>
-      this.outboxRows.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100),
+    await this.enqueueClaimed(
+      (manager) => this.outboxRows.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100),
+      true,
     );
   }
 
-  private async enqueueClaimed(claim: (manager: EntityManager) => Promise<PendingEventRow[]>): Promise<void> {
+  /**
+   * Enqueues what `claim` returns (`again`: events queued before, whose jobs may be gone); how many it enqueued, or
+   * -1 when Redis (or the database) refused.
+   */
+  private async enqueueClaimed(
+    claim: (manager: EntityManager) => Promise<PendingEventRow[]>,
+    again = false,
+  ): Promise<number> {
     const work = async (manager: EntityManager) => {
       const rows = await claim(manager);
       if (rows.length === 0) {
-        return;
+        return 0;
       }
       const jobs: DeliveryJob[] = rows.map((r) => ({
         name: DeliveryJobName.Event,
         subscriptionEventId: r.id,
         jobId: `${r.outbox_id}:${r.subscription_id}`,
       }));
-      await this.queue.enqueue(jobs);
+      await (again ? this.queue.reoffer(jobs) : this.queue.enqueue(jobs));
       await this.outboxRows.markEnqueued(
         manager,
         rows.map((r) => r.id),
         Date.now(),
       );
+      return rows.length;
     };
     try {
       // PostgreSQL holds the row locks across the enqueue so two relays never add the same job twice.
-      await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
+      return await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
     } catch (error) {
       this.logger.debug(`Enqueue deferred: ${(error as Error).message}`);
+      return -1;
     }
   }
 

@@ -10,7 +10,7 @@ import { AppConfig } from '../config/app-config.js';
 import { FhirError, businessRule, conflict, forbidden, notFound, preconditionFailed } from '../common/fhir-error.js';
 import { GroupCommitter } from '../database/group-commit.js';
 import { Metrics } from '../health/metrics.service.js';
-import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
+import { BlobStore, BlobStoreUnavailableError, type StoredBlob } from '../storage/blob-store.js';
 import type { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
 import type { DocumentBundleEntity } from './document-bundle.entity.js';
@@ -294,7 +294,10 @@ export class DocumentWriter implements OnApplicationBootstrap {
       const bytes = await readStoredBytes(this.blobs, previous, `Bundle/${previous.id}`, this.logger);
       const stored = /xml/i.test(previous.contentType) ? parseFhirXml(bytes) : parseFhirJson(bytes);
       return canonicalJson(stored) === canonical();
-    } catch {
+    } catch (error) {
+      if (error instanceof BlobStoreUnavailableError) {
+        throw error; // an outage is no answer: a 409 would tell a client its retry was another document
+      }
       return false; // unreadable stored bytes: the conflict stands
     }
   }

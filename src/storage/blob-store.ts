@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { FhirError } from '../common/fhir-error.js';
 
 /** Where one stored object lives inside a BlobStore: the key the store chose when it was written. */
 export interface BlobRef {
@@ -28,17 +29,24 @@ export interface ByteRange {
 export abstract class BlobStore {
   /**
    * Streams `body` into a new object, hashing as it goes. Rejects with a `BlobTooLargeError` as soon
-   * as more than `maxBytes` arrive, leaving nothing visible behind.
+   * as more than `maxBytes` arrive, leaving nothing visible behind; with `BlobStoreUnavailableError` or
+   * `BlobStoreFullError` when the store fails or has no room (the body's own errors pass through as they are).
    */
   abstract put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob>;
 
-  /** Opens the object (or one byte range of it) for reading. Rejects with `BlobNotFoundError` if absent. */
+  /**
+   * Opens the object (or one byte range of it) for reading. Rejects with `BlobNotFoundError` if absent, with
+   * `BlobStoreUnavailableError` when the store does not answer (never a not-found for an outage).
+   */
   abstract open(ref: BlobRef, range?: ByteRange): Promise<Readable>;
 
   /** Whether the object exists (orphan sweeps). */
   abstract exists(ref: BlobRef): Promise<boolean>;
 
-  /** Resolves when the store answers and can be written to (readiness); rejects with why not. */
+  /**
+   * Resolves when the store answers and can be written to (readiness); rejects with why not
+   * (`BlobStoreUnavailableError` when it does not answer).
+   */
   abstract probe(signal?: AbortSignal): Promise<void>;
 
   /** Removes an object for good. Only the audited administrative purge may call this. */
@@ -52,6 +60,32 @@ export class BlobTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
     super(`The content is larger than the limit of ${maxBytes} bytes`);
     this.name = 'BlobTooLargeError';
+  }
+}
+
+/** Seconds a client is told to wait before retrying when the blob store is down or full. */
+export const BLOB_STORE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The blob store did not answer (connection refused or reset, a 5xx, an I/O error). Nothing of a write that fails
+ * with it is visible; a read that fails with it is of an object that exists. 503 with Retry-After: try again.
+ */
+export class BlobStoreUnavailableError extends FhirError {
+  constructor(readonly reason: string) {
+    super(503, 'no-store', `The document store is not available (${reason}); retry later`, {
+      headers: { 'retry-after': String(BLOB_STORE_RETRY_AFTER_SECONDS) },
+    });
+    this.name = 'BlobStoreUnavailableError';
+  }
+}
+
+/** The blob store has no room (disk full, quota reached): 507, nothing of the write is visible; retry later. */
+export class BlobStoreFullError extends FhirError {
+  constructor(readonly reason: string) {
+    super(507, 'no-store', `The document store has no room left (${reason}); nothing was stored: retry later`, {
+      headers: { 'retry-after': String(BLOB_STORE_RETRY_AFTER_SECONDS) },
+    });
+    this.name = 'BlobStoreFullError';
   }
 }
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer as readAll } from 'node:stream/consumers';
 import { makeTempDir } from '../../test/utils/temp-dir.js';
-import { FilesystemBlobStore } from './filesystem-blob-store.js';
+import { BlobStoreFullError, BlobStoreUnavailableError } from './blob-store.js';
+import { FilesystemBlobStore, storeError } from './filesystem-blob-store.js';
 
 async function collect(keys: AsyncIterable<string>): Promise<string[]> {
   const all: string[] = [];
@@ -76,6 +77,25 @@ describe('FilesystemBlobStore', () => {
 
     await expect(store.open(stored, { start: 5, end: 4 })).rejects.toThrow(RangeError);
     await expect(store.open(stored, { start: -1, end: 4 })).rejects.toThrow(RangeError);
+  });
+
+  it('reads a full disk or quota as BlobStoreFullError (507), I/O failures as BlobStoreUnavailableError (503)', () => {
+    const errno = (code: string) => Object.assign(new Error(code), { code });
+    expect(storeError(errno('ENOSPC'))).toBeInstanceOf(BlobStoreFullError);
+    expect((storeError(errno('EDQUOT')) as BlobStoreFullError).status).toBe(507);
+    expect((storeError(errno('EIO')) as BlobStoreUnavailableError).status).toBe(503);
+    // the body's own failures stay what they are
+    const aborted = errno('ECONNRESET');
+    expect(storeError(aborted)).toBe(aborted);
+  });
+
+  it('answers its readiness probe while its folder (or the folder it will be made in) is there', async () => {
+    await expect(store.probe()).resolves.toBeUndefined();
+    await expect(new FilesystemBlobStore(path.join(dir.path, 'not-yet')).probe()).resolves.toBeUndefined();
+    await writeFile(path.join(dir.path, 'a-file'), 'x');
+    await expect(new FilesystemBlobStore(path.join(dir.path, 'a-file')).probe()).rejects.toBeInstanceOf(
+      BlobStoreUnavailableError,
+    );
   });
 
   it('lists nothing when the directory does not exist yet', async () => {

@@ -3,7 +3,15 @@ import { access, type FileHandle, link, mkdir, open, opendir, stat, unlink } fro
 import path from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, BlobStore, type BlobRef, type ByteRange, type StoredBlob } from './blob-store.js';
+import {
+  BlobNotFoundError,
+  BlobStore,
+  BlobStoreFullError,
+  BlobStoreUnavailableError,
+  type BlobRef,
+  type ByteRange,
+  type StoredBlob,
+} from './blob-store.js';
 import { isBlobKey, newBlobKey } from './blob-key.js';
 import { assertByteRange } from './byte-range.js';
 import { HashingStream } from './hashing-stream.js';
@@ -17,11 +25,6 @@ export class FilesystemBlobStore extends BlobStore {
   constructor(directory: string) {
     super();
     this.root = path.resolve(directory);
-  }
-
-  async probe(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    await access(this.root, constants.W_OK);
   }
 
   async put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob> {
@@ -56,7 +59,7 @@ export class FilesystemBlobStore extends BlobStore {
       if (linked) {
         await unlink(finalPath).catch(() => undefined);
       }
-      throw error;
+      throw storeError(error);
     }
     // A leftover temp name (dot-prefixed, never listed) is only litter; the next directory flush records its removal.
     await unlink(tempPath).catch(() => undefined);
@@ -71,7 +74,7 @@ export class FilesystemBlobStore extends BlobStore {
       throw new BlobNotFoundError(ref.key);
     }
     const file = await open(this.pathOf(ref.key), 'r').catch((error: unknown) => {
-      throw isMissing(error) ? new BlobNotFoundError(ref.key) : error;
+      throw isMissing(error) ? new BlobNotFoundError(ref.key) : storeError(error);
     });
     return file.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
@@ -86,7 +89,31 @@ export class FilesystemBlobStore extends BlobStore {
       if (isMissing(error)) {
         return false;
       }
-      throw error;
+      throw storeError(error);
+    }
+  }
+
+  /** The store answers and can be written to: the root (created if missing) is a writable directory. */
+  async probe(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      await access(this.root, constants.W_OK);
+    } catch (error) {
+      throw storeError(error);
+    }
+    // and it is a directory
+    const info = await stat(this.root)
+      .catch((error: unknown) => {
+        if (isMissing(error)) {
+          return stat(path.dirname(this.root));
+        }
+        throw error;
+      })
+      .catch((error: unknown) => {
+        throw storeError(error);
+      });
+    if (!info.isDirectory()) {
+      throw new BlobStoreUnavailableError(`${this.root} is not a directory`);
     }
   }
 
@@ -190,6 +217,26 @@ async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** No room: a full disk or a quota. */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+/** The filesystem failed or went away (an I/O error, read-only after an error, a lost network mount, no handles). */
+const UNAVAILABLE = new Set(['EIO', 'EROFS', 'ENOTCONN', 'ESTALE', 'EMFILE', 'ENFILE', 'ENXIO']);
+
+/**
+ * A filesystem error as the port's error (full: 507, failing: 503); anything else, the body's own errors
+ * included (a client gone, too large), stays as it is.
+ */
+export function storeError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code && FULL.has(code)) {
+    return new BlobStoreFullError(code);
+  }
+  if (code && UNAVAILABLE.has(code)) {
+    return new BlobStoreUnavailableError(code);
+  }
+  return error;
 }
 
 function isMissing(error: unknown): boolean {

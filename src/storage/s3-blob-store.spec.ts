@@ -9,8 +9,8 @@ import {
   S3ServiceException,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { BlobNotFoundError } from './blob-store.js';
-import { S3BlobStore } from './s3-blob-store.js';
+import { BlobNotFoundError, BlobStoreUnavailableError } from './blob-store.js';
+import { S3BlobStore, storeError } from './s3-blob-store.js';
 
 const KEY_A = '3f/a1/3fa1c2d4-1111-4222-8333-444455556666';
 const KEY_B = '9b/07/9b07aa00-1111-4222-8333-444455556666';
@@ -121,6 +121,38 @@ describe('S3BlobStore', () => {
 
     await expect(store.open({ key: KEY_A })).rejects.toBe(denied);
     await expect(store.exists({ key: KEY_A })).rejects.toBe(denied);
+  });
+
+  it('reports an S3 outage as BlobStoreUnavailableError (503 with Retry-After), never as not found', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4568'), {
+      code: 'ECONNREFUSED',
+      syscall: 'connect',
+    });
+    const slowDown = new S3ServiceException({ name: 'SlowDown', $fault: 'server', $metadata: { httpStatusCode: 503 } });
+    for (const failure of [refused, slowDown]) {
+      const { store } = storeWith(() => {
+        throw failure;
+      });
+      const error: unknown = await store.open({ key: KEY_A }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BlobStoreUnavailableError);
+      expect((error as BlobStoreUnavailableError).status).toBe(503);
+      expect((error as BlobStoreUnavailableError).headers['retry-after']).toBe('5');
+      await expect(store.exists({ key: KEY_A })).rejects.toBeInstanceOf(BlobStoreUnavailableError);
+      await expect(store.probe()).rejects.toBeInstanceOf(BlobStoreUnavailableError);
+    }
+  });
+
+  it('maps failures by kind: outages to BlobStoreUnavailableError, anything else as it was', () => {
+    const timeout = Object.assign(new Error('Connection timed out after 5000 ms'), { name: 'TimeoutError' });
+    expect(storeError(timeout)).toBeInstanceOf(BlobStoreUnavailableError);
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(storeError(reset)).toBeInstanceOf(BlobStoreUnavailableError);
+    const badRequest = new S3ServiceException({
+      name: 'InvalidRequest',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    expect(storeError(badRequest)).toBe(badRequest);
   });
 
   it('reports a missing object as not existing, from HeadObject', async () => {

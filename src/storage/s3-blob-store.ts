@@ -11,7 +11,14 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { BlobNotFoundError, BlobStore, type BlobRef, type ByteRange, type StoredBlob } from './blob-store.js';
+import {
+  BlobNotFoundError,
+  BlobStore,
+  BlobStoreUnavailableError,
+  type BlobRef,
+  type ByteRange,
+  type StoredBlob,
+} from './blob-store.js';
 import { isBlobKey, newBlobKey } from './blob-key.js';
 import { assertByteRange } from './byte-range.js';
 import { HashingStream } from './hashing-stream.js';
@@ -74,22 +81,30 @@ export class S3BlobStore extends BlobStore {
       queueSize: this.queueSize,
       leavePartsOnError: false,
     });
+    // Which side failed first decides the error: the store's (an outage) or the body's (too large, client gone).
+    let storeFailure: unknown;
     // A failed upload stops reading; destroying the hasher then unblocks and fails the pipeline too.
     const uploaded = upload.done().catch((error: unknown) => {
-      hasher.destroy(error instanceof Error ? error : new Error(String(error)));
+      if (!hasher.destroyed) {
+        storeFailure = error;
+        hasher.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
       throw error;
     });
     const [streamed, stored] = await Promise.allSettled([pipeline(body, hasher), uploaded]);
+    if (storeFailure !== undefined) {
+      throw storeError(storeFailure);
+    }
     if (streamed.status === 'rejected') {
       // The hasher's error already failed the Upload, and done() settled only after it aborted the multipart
       // upload (upload.abort() would have settled it early, before that cleanup). Delete in case it finished.
       if (stored.status === 'fulfilled') {
-        await this.deleteObject(key);
+        await this.deleteObject(key).catch(() => undefined); // left behind, it is an orphan the sweep removes
       }
       throw streamed.reason;
     }
     if (stored.status === 'rejected') {
-      throw stored.reason;
+      throw storeError(stored.reason);
     }
     const digest = hasher.digest();
     try {
@@ -102,8 +117,8 @@ export class S3BlobStore extends BlobStore {
         }),
       );
     } catch (error) {
-      await this.deleteObject(key);
-      throw error;
+      await this.deleteObject(key).catch(() => undefined); // no row will name it: an orphan at worst
+      throw storeError(error);
     }
     return { key, ...digest };
   }
@@ -125,7 +140,7 @@ export class S3BlobStore extends BlobStore {
         }),
       );
     } catch (error) {
-      throw isNotFound(error) ? new BlobNotFoundError(ref.key) : error;
+      throw isNotFound(error) ? new BlobNotFoundError(ref.key) : storeError(error);
     }
     const content = response.Body;
     if (!(content instanceof Readable)) {
@@ -145,10 +160,6 @@ export class S3BlobStore extends BlobStore {
     return content;
   }
 
-  async probe(signal?: AbortSignal): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
-  }
-
   async exists(ref: BlobRef): Promise<boolean> {
     if (!isBlobKey(ref.key)) {
       return false;
@@ -160,7 +171,15 @@ export class S3BlobStore extends BlobStore {
       if (isNotFound(error)) {
         return false;
       }
-      throw error;
+      throw storeError(error);
+    }
+  }
+
+  async probe(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (error) {
+      throw storeError(error);
     }
   }
 
@@ -198,8 +217,49 @@ export class S3BlobStore extends BlobStore {
   }
 
   private async deleteObject(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    } catch (error) {
+      throw storeError(error);
+    }
   }
+}
+
+/** Errors of a connection that failed or broke: the store is down or unreachable, not the request at fault. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * An S3 failure as the port's error: an outage (no connection, a broken one, a timeout, a 5xx such as SlowDown
+ * or InternalError) becomes BlobStoreUnavailableError; anything else (403, a bad request) stays as it is.
+ */
+export function storeError(error: unknown): unknown {
+  if (!(error instanceof Error)) {
+    return error;
+  }
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (error instanceof S3ServiceException) {
+    return error.$fault === 'server' || (status ?? 0) >= 500
+      ? new BlobStoreUnavailableError(`S3 ${error.name}`)
+      : error;
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && NETWORK_ERRORS.has(code)) {
+    return new BlobStoreUnavailableError(`S3 ${code}`);
+  }
+  if (error.name === 'TimeoutError' || (status ?? 0) >= 500) {
+    return new BlobStoreUnavailableError(`S3 ${error.name}${status ? ` ${status}` : ''}`);
+  }
+  return error;
 }
 
 function isNotFound(error: unknown): boolean {

@@ -47,9 +47,15 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts the compiled server (`node dist/src/main.js`) with `env` added to this process's environment and
- * waits until GET /health/ready answers 200. Needs PORT and HOST in `env`; call ensureBuilt() first.
+ * waits until GET /health/ready answers 200. Needs PORT and HOST in `env`; call ensureBuilt() first. A worker-only
+ * process (APP_ROLES=worker) opens no port: it counts as started once it logs that it runs, so it needs
+ * LOG_LEVEL info or debug.
  */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  const workerOnly = env.APP_ROLES?.trim() === 'worker';
+  if (workerOnly && !['info', 'debug'].includes(env.LOG_LEVEL ?? 'info')) {
+    throw new Error('A worker-only process is seen to start by its log: give it LOG_LEVEL info or debug');
+  }
   // jest's --experimental-vm-modules is not meant for the server
   const { NODE_OPTIONS: _ignored, ...inherited } = process.env;
   const child = spawn(process.execPath, [MAIN], {
@@ -76,14 +82,20 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`Server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
     }
-    try {
-      const response = await fetch(`${server.baseUrl}/health/ready`);
-      await response.arrayBuffer();
-      if (response.status === 200) {
+    if (workerOnly) {
+      if (/FHIR registry worker running/.test(output)) {
         return server;
       }
-    } catch {
-      // not listening yet
+    } else {
+      try {
+        const response = await fetch(`${server.baseUrl}/health/ready`);
+        await response.arrayBuffer();
+        if (response.status === 200) {
+          return server;
+        }
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline) {
       await server.kill();

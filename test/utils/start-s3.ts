@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import S3rver from 's3rver';
@@ -14,6 +15,10 @@ export interface TestS3 {
   readonly secretAccessKey: string;
   /** Multipart uploads begun in the bucket and neither completed nor aborted. */
   pendingMultipartUploads(): Promise<number>;
+  /** An outage: stops listening and drops every open connection; the objects stay. */
+  halt(): Promise<void>;
+  /** Ends an outage: listens again on the same port, over the same objects. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,19 +52,34 @@ interface S3rverInternals {
 export async function startS3(): Promise<TestS3> {
   const directory = await makeTempDir('s3rver');
   const bucket = `test-${randomUUID()}`;
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory: directory.path,
-    configureBuckets: [{ name: bucket, configs: [] }],
-  });
-  const internals = server as unknown as S3rverInternals;
-  fixRangeEndingAtByteZero(internals.store);
-  supportAbortMultipartUpload(internals);
-  const address = await server.run();
+  const launch = async (port: number) => {
+    const server = new S3rver({
+      address: '127.0.0.1',
+      port,
+      silent: true,
+      directory: directory.path,
+      configureBuckets: [{ name: bucket, configs: [] }],
+    });
+    const internals = server as unknown as S3rverInternals;
+    fixRangeEndingAtByteZero(internals.store);
+    supportAbortMultipartUpload(internals);
+    const address = await server.run();
+    return { server, internals, port: address.port };
+  };
+  const shut = async (server: S3rver) => {
+    const { httpServer: http, logger } = server as unknown as { httpServer?: Server; logger?: { silent: boolean } };
+    // requests cut off by the close finish after its logger closed, and winston warns about each
+    if (logger) {
+      logger.silent = true;
+    }
+    const closed = server.close();
+    http?.closeAllConnections();
+    await closed;
+  };
+  let current: Awaited<ReturnType<typeof launch>> | undefined = await launch(0);
+  const { port, internals } = current;
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://127.0.0.1:${port}`,
     bucket,
     region: 'us-east-1',
     accessKeyId: 'S3RVER',
@@ -68,8 +88,22 @@ export async function startS3(): Promise<TestS3> {
       const entries = await readdir(internals.store.getResourcePath(bucket, undefined, 'uploads')).catch(() => []);
       return entries.filter((name) => /^[0-9a-f]+$/.test(name)).length;
     },
+    async halt() {
+      const running = current;
+      current = undefined;
+      if (running) {
+        await shut(running.server);
+      }
+    },
+    async resume() {
+      current ??= await launch(port);
+    },
     async stop() {
-      await server.close();
+      const running = current;
+      current = undefined;
+      if (running) {
+        await shut(running.server);
+      }
       await directory.remove();
     },
   };

@@ -25,6 +25,10 @@ export interface WebhookReceiver {
   at(path: string): ReceivedWebhook[];
   /** Answer the next `count` requests to `path` with `status` (default 503). */
   failNext(path: string, count: number, status?: number): void;
+  /** Answer every request to `path` only after `delayMs` (recorded on arrival): deliveries stay in flight. */
+  slow(path: string, delayMs: number): void;
+  /** Requests to `path` that arrived and are not answered yet. */
+  inFlight(path: string): number;
   /** Waits until `predicate` holds over the requests to `path`, or fails after `timeoutMs`. */
   waitFor(
     path: string,
@@ -38,6 +42,8 @@ export interface WebhookReceiver {
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const requests: ReceivedWebhook[] = [];
   const failures = new Map<string, { left: number; status: number }>();
+  const delays = new Map<string, number>();
+  const pending = new Map<string, number>();
   let counter = 0;
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -61,7 +67,19 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         receivedAt: Date.now(),
         status,
       });
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+      const answer = () => {
+        pending.set(path, (pending.get(path) ?? 1) - 1);
+        if (!response.destroyed) {
+          response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'failing on purpose');
+        }
+      };
+      pending.set(path, (pending.get(path) ?? 0) + 1);
+      const delay = delays.get(path);
+      if (delay) {
+        setTimeout(answer, delay);
+      } else {
+        answer();
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -73,6 +91,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     requests,
     at,
     failNext: (path, count, status = 503) => failures.set(path, { left: count, status }),
+    slow: (path, delayMs) => delays.set(path, delayMs),
+    inFlight: (path) => pending.get(path) ?? 0,
     waitFor: async (path, predicate, timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(at(path))) {
