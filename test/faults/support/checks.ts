@@ -175,6 +175,13 @@ export async function checkNotifications(options: {
     }
   }
   await settle(1_500); // a duplicate would arrive within this
+  // by event: each subscription event in the database arrived as its webhook-id, at one endpoint only
+  const [events] = await reader.read(['SELECT "id" FROM "subscription_event"']);
+  const eventIds = new Set(events.map((e) => String(e.id)));
+  const arrivals = subscribers.flatMap((s) => [...new Set(notified(receiver.at(s.hook)).map((n) => n.webhookId))]);
+  expect([...eventIds].filter((id) => !arrivals.includes(id))).toEqual([]);
+  expect(arrivals.filter((id) => !eventIds.has(id))).toEqual([]);
+  expect(arrivals.length).toBe(eventIds.size);
   let requests = 0;
   for (const subscriber of subscribers) {
     const events = notified(receiver.at(subscriber.hook));
