@@ -99,7 +99,11 @@ export class FilesystemBlobStore extends BlobStore {
       await mkdir(this.root, { recursive: true });
       await access(this.root, constants.W_OK);
     } catch (error) {
-      throw storeError(error);
+      const mapped = storeError(error);
+      // any other failure here (the root is a file: EEXIST) still means the store cannot take blobs
+      throw mapped instanceof BlobStoreUnavailableError || mapped instanceof BlobStoreFullError
+        ? mapped
+        : new BlobStoreUnavailableError(`${this.root} cannot hold blobs: ${(error as Error).message}`);
     }
     // and it is a directory
     const info = await stat(this.root)
