@@ -25,31 +25,34 @@ describe('the examples/ documents of the README tour', () => {
   it.each([
     ['discharge-summary-stu3.xml', 'application/fhir+xml'],
     ['discharge-summary-r4.json', 'application/fhir+json'],
-  ])('%s is stored for the hospital, found by the GP by NHS number and readable with the GP token', async (file, type) => {
-    const body = await readFile(path.join(EXAMPLES, file));
-    const created = await t.fetch('/fhir/Bundle', {
-      method: 'POST',
-      headers: { 'content-type': type },
-      body,
-      org: HOSPITAL,
-      scope: 'system/Bundle.c system/DocumentReference.rs',
-    });
-    expect([201, 200]).toContain(created.status);
-    const location = created.headers.get('location')!;
+  ])(
+    '%s is stored for the hospital, found by the GP by NHS number and readable with the GP token',
+    async (file, type) => {
+      const body = await readFile(path.join(EXAMPLES, file));
+      const created = await t.fetch('/fhir/Bundle', {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+        org: HOSPITAL,
+        scope: 'system/Bundle.c system/DocumentReference.rs',
+      });
+      expect([201, 200]).toContain(created.status);
+      const location = created.headers.get('location')!;
 
-    const gp = { org: PRACTICE, scope: GP_SCOPES };
-    const found = await json(
-      await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|${PATIENT}`)}`, gp),
-    );
-    const entry = found.entry.find(
-      (e: { resource: { content: { attachment: { url: string } }[] } }) =>
-        e.resource.content[0].attachment.url === location,
-    );
-    expect(entry.resource.custodian.identifier.value).toBe(HOSPITAL);
-    const read = await t.fetch(new URL(location).pathname, gp);
-    expect(read.status).toBe(200);
-    expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
-  });
+      const gp = { org: PRACTICE, scope: GP_SCOPES };
+      const found = await json(
+        await t.fetch(`/fhir/DocumentReference?patient.identifier=${encodeURIComponent(`${NHS}|${PATIENT}`)}`, gp),
+      );
+      const entry = found.entry.find(
+        (e: { resource: { content: { attachment: { url: string } }[] } }) =>
+          e.resource.content[0].attachment.url === location,
+      );
+      expect(entry.resource.custodian.identifier.value).toBe(HOSPITAL);
+      const read = await t.fetch(new URL(location).pathname, gp);
+      expect(read.status).toBe(200);
+      expect(Buffer.from(await read.arrayBuffer()).equals(body)).toBe(true);
+    },
+  );
 
   it('letter.pdf is stored as a Binary and read back byte for byte', async () => {
     const body = await readFile(path.join(EXAMPLES, 'letter.pdf'));

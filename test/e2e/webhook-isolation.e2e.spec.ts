@@ -142,9 +142,9 @@ describe('a few hanging GP endpoints', () => {
     }
     expect((await statusOf(deadIds[0])).error).toMatch(/failed/);
     // while backing off, an endpoint costs deferrals, not one request per event
-    const attempts = (await json(
-      await t.fetch(`/fhir/Subscription/${deadIds[0]}/$status`, { org: PRACTICE }),
-    )) as { entry: { resource: { parameter: { name: string }[] } }[] };
+    const attempts = (await json(await t.fetch(`/fhir/Subscription/${deadIds[0]}/$status`, { org: PRACTICE }))) as {
+      entry: { resource: { parameter: { name: string }[] } }[];
+    };
     const tried = attempts.entry[0].resource.parameter.filter((p) => p.name === 'delivery-attempt').length;
     expect(tried).toBeLessThan(DOCUMENTS);
 
