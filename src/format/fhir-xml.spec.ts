@@ -367,7 +367,8 @@ describe('parseFhirXml', () => {
     parseFhirXml(body);
     const started = performance.now();
     const result = parseFhirXml(body);
-    expect(performance.now() - started).toBeLessThan(1000);
+    // linear, not quadratic (which took minutes); the bound only tells the two apart on a loaded machine
+    expect(performance.now() - started).toBeLessThan(5000);
     expect((result.code as unknown[]).length).toBeGreaterThan(1000);
     const leaked = '<Basic xmlns="http://hl7.org/fhir"><f:code xmlns:f="http://hl7.org/fhir"/><f:code/></Basic>';
     expect(refusal(xml(leaked)).message).toContain('prefix f is not declared');
@@ -534,7 +535,8 @@ describe('parseFhirXml', () => {
       const body = xml(`<Basic xmlns="http://hl7.org/fhir"><code>${'<a/>'.repeat(MAX_XML_ELEMENTS)}</code></Basic>`);
       const started = performance.now();
       const error = refusal(body);
-      expect(performance.now() - started).toBeLessThan(1000);
+      // refused as it counts, not after building the tree; the bound only tells seconds from minutes under load
+      expect(performance.now() - started).toBeLessThan(5000);
       expect(error.status).toBe(413);
       expect(error.message).toContain(`more than ${MAX_XML_ELEMENTS} elements`);
     });

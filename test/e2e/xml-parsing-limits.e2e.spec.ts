@@ -96,9 +96,10 @@ describe('XML parsing limits over HTTP', () => {
         expect([route, response.status]).toEqual([route, status]);
         expect(outcome.resourceType).toBe('OperationOutcome');
         expect(outcome.issue[0].diagnostics).toContain(diagnostics);
-        // Minutes before the fix; the bound is generous for a shared CI machine.
-        expect(millis).toBeLessThan(2000);
-        expect(slowestHealth).toBeLessThan(2000);
+        // Minutes before the fix. The bound only tells seconds from minutes: a full GC of the long-lived jest
+        // process's heap after a 10 MiB parse took 2.7 s in one CI run (57 ms alone); speed belongs in the bench.
+        expect(millis).toBeLessThan(10_000);
+        expect(slowestHealth).toBeLessThan(10_000);
       }
     },
   );
