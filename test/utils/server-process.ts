@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -48,8 +49,8 @@ function exited(child: ChildProcess): Promise<void> {
 /**
  * Starts the compiled server (`node dist/src/main.js`) with `env` added to this process's environment and
  * waits until GET /health/ready answers 200. Needs PORT and HOST in `env`; call ensureBuilt() first. A worker-only
- * process (APP_ROLES=worker) opens no port: it counts as started once it logs that it runs, so it needs
- * LOG_LEVEL info or debug.
+ * process (APP_ROLES=worker) gets a free PORT of its own (it serves only /health and /metrics there): it counts as
+ * started once it logs that it runs, so it needs LOG_LEVEL info or debug.
  */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const workerOnly = env.APP_ROLES?.trim() === 'worker';
@@ -58,9 +59,11 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   }
   // jest's --experimental-vm-modules is not meant for the server
   const { NODE_OPTIONS: _ignored, ...inherited } = process.env;
+  // a worker-only process serves /health and /metrics on PORT too: never the port of the api beside it
+  const own = workerOnly ? { PORT: String(await freePort()) } : {};
   const child = spawn(process.execPath, [MAIN], {
     cwd: ROOT,
-    env: { ...inherited, ...env },
+    env: { ...inherited, ...env, ...own },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
