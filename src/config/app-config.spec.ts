@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from './app-config.js';
+import { renderConfigTable, renderEnvExample, withConfigTable } from './config-docs.js';
 
 describe('loadConfig', () => {
   it('runs on embedded defaults: SQLite, files under ./data, local Redis', () => {
@@ -171,12 +172,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
   });
 
-  it('documents every variable in .env.example and the README', () => {
+  it('documents every variable in .env.example and the README, exactly as generated (npm run docs:config)', () => {
     const example = readFileSync('.env.example', 'utf8');
     const readme = readFileSync('README.md', 'utf8');
+    expect(example).toBe(renderEnvExample());
+    expect(withConfigTable(readme)).toBe(readme);
     for (const variable of ENVIRONMENT_VARIABLES) {
-      expect(example).toContain(`${variable.name}=`);
-      expect(readme).toContain(`\`${variable.name}\``);
+      expect(example).toContain(`\n${variable.name}=`);
+      expect(renderConfigTable()).toContain(`| \`${variable.name}\` |`);
     }
   });
 });

@@ -114,7 +114,7 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-interface VariableSpec {
+export interface VariableSpec {
   readonly name: string;
   readonly default: string;
   readonly doc: string;
