@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** What a stored blob holds: a document Bundle or a Binary. */
-export type StoredKind = 'document' | 'binary';
+import { StoredTotals, type StoredKind } from '../registry/stored-totals.js';
 
 /** How one webhook POST ended: a 2xx, an error or non-2xx (retried), or not sent because the grant no longer allows it. */
 export type DeliveryAttemptOutcome = 'success' | 'failure' | 'refused';
@@ -17,7 +16,7 @@ const DELIVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800
  * instruments the code paths record into. Scrape-time gauges are added by MetricsCollectors.
  */
 @Injectable()
-export class Metrics {
+export class Metrics implements StoredTotals {
   readonly registry = new Registry();
 
   readonly httpRequests = new Counter({

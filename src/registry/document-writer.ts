@@ -9,7 +9,6 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { FhirError, businessRule, conflict, forbidden, notFound, preconditionFailed } from '../common/fhir-error.js';
 import { GroupCommitter } from '../database/group-commit.js';
-import { Metrics } from '../health/metrics.service.js';
 import { BlobStore, BlobStoreUnavailableError, type StoredBlob } from '../storage/blob-store.js';
 import type { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
@@ -33,6 +32,7 @@ import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { checkAnswerAllowed, movesForward, recipientAnswer, taskResource, withStep } from './delivery-task.js';
 import { recipientsOf } from './document-reference-recipients.js';
+import { StoredTotals } from './stored-totals.js';
 import {
   attachmentMismatches,
   sha256Hex,
@@ -90,7 +90,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
     private readonly tasks: DeliveryTaskRepository,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
-    private readonly metrics: Metrics,
+    private readonly totals: StoredTotals,
     @Optional() private readonly events?: DocumentEventLog,
   ) {}
 
@@ -100,8 +100,8 @@ export class DocumentWriter implements OnApplicationBootstrap {
       return;
     }
     const [documents, binaries] = await Promise.all([this.bundles.totals(), this.binaries.totals()]);
-    this.metrics.addHeld('document', documents.count, documents.bytes);
-    this.metrics.addHeld('binary', binaries.count, binaries.bytes);
+    this.totals.addHeld('document', documents.count, documents.bytes);
+    this.totals.addHeld('binary', binaries.count, binaries.bytes);
   }
 
   /** Stores new documents, Binaries, DocumentReferences and a SubmissionSet all-or-nothing. */
@@ -170,8 +170,8 @@ export class DocumentWriter implements OnApplicationBootstrap {
         return written;
       });
       if (result.created) {
-        binaryRows.forEach((row) => this.metrics.recordStored('binary', row.size));
-        documentRows.forEach((row) => this.metrics.recordStored('document', row.size));
+        binaryRows.forEach((row) => this.totals.recordStored('binary', row.size));
+        documentRows.forEach((row) => this.totals.recordStored('document', row.size));
       }
       return result;
     } catch (error) {
