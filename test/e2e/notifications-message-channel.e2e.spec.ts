@@ -41,6 +41,7 @@ describe.each(BACKENDS)('message-channel notifications on %s with %s blobs', (da
       SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
       DELIVERY_BACKOFF_BASE_MS: '50',
       OUTBOX_POLL_MS: '100',
+      HEARTBEAT_CHECK_SECONDS: '1',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     });
     topic = `${t.fhirUrl}/SubscriptionTopic/document-available`;
@@ -247,6 +248,41 @@ describe.each(BACKENDS)('message-channel notifications on %s with %s blobs', (da
         { name: 'focus', valueReference: { reference: `${t.fhirUrl}/DocumentReference/${id}` } },
       ]),
     );
+  });
+
+  it('shakes hands again when a topic-based subscription moves from rest-hook to message, then sends heartbeats as messages', async () => {
+    const path = `/switch-${randomUUID()}`;
+    const operation = `${path}/$process-message`;
+    const body = {
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: 'Switching channels',
+      criteria: topic,
+      _criteria: { extension: [{ url: `${BACKPORT}/backport-filter-criteria`, valueString: FOR_PRACTICE }] },
+      channel: {
+        extension: [{ url: `${BACKPORT}/backport-heartbeat-period`, valueUnsignedInt: 1 }],
+        type: 'rest-hook',
+        endpoint: receiver.url(path),
+        payload: FHIR_JSON,
+      },
+    };
+    const subscription = await json(await subscribe(body));
+    await waitForStatus(subscription.id, 'active');
+    expect(receiver.at(path)[0]).toMatchObject({ method: 'POST' });
+    const put = await t.fetch(`/fhir/Subscription/${subscription.id}`, {
+      method: 'PUT',
+      org: PRACTICE,
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify({ ...body, id: subscription.id, channel: { ...body.channel, type: 'message' } }),
+    });
+    expect(put.status).toBe(200);
+    // the same endpoint, but a channel not yet heard from: requested until the handshake message lands
+    expect((await json(put)).status).toBe('requested');
+    const events = (requests: ReceivedWebhook[]) =>
+      requests.map((r) => JSON.parse(r.body).entry[0].resource.eventCoding?.code as string);
+    const messages = await receiver.waitFor(operation, (r) => events(r).includes('heartbeat'), 15_000);
+    expect(events(messages).slice(0, 2)).toEqual(['handshake', 'heartbeat']);
+    await waitForStatus(subscription.id, 'active');
   });
 
   it('sends the message as FHIR XML when the payload asks for application/fhir+xml', async () => {
