@@ -124,6 +124,23 @@ describe('describePayload', () => {
     );
     expect(describePayload('not json')).toBe('8 bytes that are not JSON');
   });
+
+  it("names a message Bundle's event and focus", () => {
+    const message = (header: Record<string, unknown>) =>
+      JSON.stringify({ resourceType: 'Bundle', type: 'message', entry: [{ resource: header }] });
+    expect(
+      describePayload(
+        message({
+          resourceType: 'MessageHeader',
+          eventUri: 'http://registry/fhir/SubscriptionTopic/document-available',
+          focus: [{ reference: 'http://registry/fhir/DocumentReference/dr-9' }, { reference: 'urn:uuid:1234' }],
+        }),
+      ),
+    ).toBe('message document-available: DocumentReference/dr-9, urn:uuid:1234');
+    expect(describePayload(message({ resourceType: 'MessageHeader', eventCoding: { code: 'handshake' } }))).toBe(
+      'message handshake',
+    );
+  });
 });
 
 describe('webhookVerifier', () => {

@@ -48,6 +48,15 @@ export function describePayload(body: string): string {
     return `${body.length} bytes that are not JSON`;
   }
   const type = str(at(parsed, 'resourceType'));
+  if (type === 'Bundle' && at(parsed, 'type') === 'message') {
+    // a message channel: the MessageHeader's event (a code, or the last segment of the topic URL) and its focus
+    const header = at(parsed, 'entry', 0, 'resource');
+    const event = str(at(header, 'eventCoding', 'code')) || str(at(header, 'eventUri')).replace(/^.*\//, '');
+    const focus = ((at(header, 'focus') ?? []) as unknown[]).map((f) =>
+      str(at(f, 'reference')).replace(/^.*\/(\w+\/[^/]+)$/, '$1'),
+    );
+    return printable(`message ${event || 'unknown'}${focus.length ? `: ${focus.join(', ')}` : ''}`);
+  }
   if (type === 'Bundle') {
     // topic-based: the SubscriptionStatus Parameters first, then the focus resources (or only their fullUrls)
     const entries = Array.isArray(at(parsed, 'entry')) ? (at(parsed, 'entry') as unknown[]) : [];

@@ -193,9 +193,11 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
       { name: 'criteria', type: 'string', documentation: 'The criteria string, exactly' },
     ],
     documentation:
-      'rest-hook subscriptions owned by the creating organisation: classic R4 criteria (a DocumentReference search) or ' +
-      'the R5 Subscriptions Backport IG topic SubscriptionTopic/document-available; $status and $events operations; ' +
-      'notifications signed per Standard Webhooks',
+      'Subscriptions owned by the creating organisation: classic R4 criteria (a DocumentReference search) or ' +
+      'the R5 Subscriptions Backport IG topic SubscriptionTopic/document-available; $status and $events operations. ' +
+      'channel.type rest-hook or message (a FHIR message Bundle, MessageHeader focus the DocumentReference, POSTed to ' +
+      '{endpoint}/$process-message; payload application/fhir+json or application/fhir+xml); notifications signed per ' +
+      'Standard Webhooks',
   },
   {
     type: 'Task',

@@ -6,10 +6,11 @@ import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
 import { EndpointGate } from './endpoint-gate.js';
 import { bareHost } from './endpoint-safety.js';
-import { notificationBundle } from './notification-bundle.js';
+import { type NotifiedEvent, notificationBundle, subscriptionStatus } from './notification-bundle.js';
+import { notificationMessage, processMessageUrl, serialiseMessage } from './notification-message.js';
 import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { grantRefusal, recipientViolation } from './subscription-policy.js';
-import { FHIR_JSON, topicUrl } from './subscription-resource.js';
+import { FHIR_JSON, FHIR_XML, storedChannel, topicUrl } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 import { SubscriptionService } from './subscription.service.js';
@@ -38,6 +39,8 @@ interface Message {
   type: NotificationType;
   eventNumber: number | null;
   body: string;
+  /** The body's media type when not FHIR JSON (a message channel may ask for FHIR XML). */
+  contentType?: string;
   subscriptionEventId?: string;
   /** The DocumentReference an event notification is about (its recipient's delivery Task moves to notified). */
   documentReferenceId?: string;
@@ -152,7 +155,7 @@ export class DeliveryService {
       'user-agent': 'fhir-document-registry-webhooks',
     };
     if (message.body !== '') {
-      headers['content-type'] = FHIR_JSON;
+      headers['content-type'] = message.contentType ?? FHIR_JSON;
     }
     return this.webhooks.send(message.method, message.url, message.body, headers);
   }
@@ -227,7 +230,10 @@ export class DeliveryService {
       let body: string;
       let method: Message['method'] = 'POST';
       let url = subscription.endpoint;
-      if (subscription.kind === 'classic') {
+      let contentType: string | undefined;
+      if (storedChannel(subscription.resource).type === 'message') {
+        ({ url, body, contentType } = this.asMessage(subscription, 'event-notification', event.id, notified));
+      } else if (subscription.kind === 'classic') {
         // R4 rest-hook: with a payload "the URL is interpreted as the service base, and an update (PUT) is made";
         // without one (or when the version is gone) a POST with no body tells the subscriber to go and look.
         body =
@@ -249,6 +255,7 @@ export class DeliveryService {
         type: 'event-notification',
         eventNumber: event.eventNumber,
         body,
+        contentType,
         subscriptionEventId: event.id,
         documentReferenceId: event.documentReferenceId,
         // the outbox row is written in the change's transaction, so its time is the commit's to within that transaction
@@ -271,6 +278,17 @@ export class DeliveryService {
         await this.subscriptions.recordSuccess(subscription.id, Date.now());
       }
       return { reason: `classic R4 subscriptions have no ${request.type}` };
+    }
+    if (storedChannel(subscription.resource).type === 'message') {
+      const sent = this.asMessage(subscription, request.type, request.webhookId);
+      return {
+        subscription,
+        method: 'POST',
+        ...sent,
+        webhookId: request.webhookId,
+        type: request.type,
+        eventNumber: null,
+      };
     }
     const body = JSON.stringify(
       notificationBundle({ ...this.statusBase(subscription), type: request.type, events: [] }),
@@ -307,6 +325,37 @@ export class DeliveryService {
       this.logger.warn(`Subscription/${subscription.id} criteria no longer parse: ${(error as Error).message}`);
       return 'the criteria no longer parse';
     }
+  }
+
+  /** A message channel's request: the notification as a FHIR message Bundle for `{endpoint}/$process-message`. */
+  private asMessage(
+    subscription: SubscriptionEntity,
+    type: NotificationType,
+    messageId: string,
+    notified?: NotifiedEvent,
+  ): { url: string; body: string; contentType: string } {
+    const { payload } = storedChannel(subscription.resource);
+    const base = this.statusBase(subscription);
+    const bundle = notificationMessage({
+      fhirBase: base.fhirBase,
+      endpoint: subscription.endpoint,
+      receiverOds: subscription.ownerOds,
+      type,
+      topicUrl: base.topicUrl,
+      messageId,
+      // an empty payload names no document, as on rest-hook
+      documentReferenceId: subscription.payloadContent === 'empty' ? undefined : notified?.documentReferenceId,
+      resource: notified?.resource,
+      status:
+        subscription.kind === 'backport'
+          ? subscriptionStatus({ ...base, type, events: notified ? [notified] : [] })
+          : undefined,
+    });
+    return {
+      url: processMessageUrl(subscription.endpoint),
+      body: serialiseMessage(bundle, payload),
+      contentType: payload === FHIR_XML ? FHIR_XML : FHIR_JSON,
+    };
   }
 
   private statusBase(subscription: SubscriptionEntity) {

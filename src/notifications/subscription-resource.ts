@@ -11,6 +11,7 @@ export const MAX_COUNT_URL = `${BACKPORT}/backport-max-count`;
 export const WEBHOOK_SECRET_URL = 'urn:fhir-document-registry:webhook-secret';
 export const TOPIC_ID = 'document-available';
 export const FHIR_JSON = 'application/fhir+json';
+export const FHIR_XML = 'application/fhir+xml';
 
 /** The canonical URL of the one SubscriptionTopic this server offers. */
 export const topicUrl = (baseUrl: string): string => `${baseUrl}/fhir/SubscriptionTopic/${TOPIC_ID}`;
@@ -42,9 +43,13 @@ export interface SubscriptionJson {
   [key: string]: unknown;
 }
 
+/** How notifications travel: a webhook (rest-hook), or a FHIR message to the endpoint's `$process-message`. */
+export type ChannelType = 'rest-hook' | 'message';
+
 /** What a Subscription asks for, validated. */
 export interface SubscriptionSpec {
   kind: SubscriptionKind;
+  channelType: ChannelType;
   requestedStatus: 'requested' | 'off';
   /** The DocumentReference criteria to match (`DocumentReference?...`). */
   criteria: string;
@@ -119,7 +124,7 @@ export function filtersToCriteria(filters: string[]): string {
   return `DocumentReference?${parts.filter(Boolean).join('&')}`;
 }
 
-/** Validates a Subscription (R4 core rest-hook or Subscriptions Backport IG) into what the server needs. */
+/** Validates a Subscription (R4 core or Subscriptions Backport IG; rest-hook or message) into what the server needs. */
 export function parseSubscription(json: SubscriptionJson, baseUrl: string): SubscriptionSpec {
   if (json?.resourceType !== 'Subscription') {
     throw invalid('The body must be a Subscription resource');
@@ -135,18 +140,26 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
     throw invalid('Subscription.criteria is required', 'Subscription.criteria');
   }
   const channel = json.channel;
-  if (channel?.type !== 'rest-hook') {
-    throw new FhirError(422, 'not-supported', `Only rest-hook channels are supported (got ${String(channel?.type)})`, {
-      expression: 'Subscription.channel.type',
-    });
+  if (channel?.type !== 'rest-hook' && channel?.type !== 'message') {
+    throw new FhirError(
+      422,
+      'not-supported',
+      `Only rest-hook and message channels are supported (got ${String(channel?.type)})`,
+      { expression: 'Subscription.channel.type' },
+    );
   }
   if (typeof channel.endpoint !== 'string' || channel.endpoint === '') {
-    throw invalid('Subscription.channel.endpoint is required for rest-hook', 'Subscription.channel.endpoint');
+    throw invalid(`Subscription.channel.endpoint is required for ${channel.type}`, 'Subscription.channel.endpoint');
   }
-  if (channel.payload !== undefined && channel.payload !== FHIR_JSON) {
-    throw new FhirError(422, 'not-supported', `Subscription.channel.payload may only be ${FHIR_JSON} or absent`, {
-      expression: 'Subscription.channel.payload',
-    });
+  // a message may be sent as XML (the Bundle is built here); a rest-hook PUT carries the DocumentReference as stored
+  const mimeTypes = channel.type === 'message' ? [FHIR_JSON, FHIR_XML] : [FHIR_JSON];
+  if (channel.payload !== undefined && !mimeTypes.includes(channel.payload as string)) {
+    throw new FhirError(
+      422,
+      'not-supported',
+      `Subscription.channel.payload may only be ${mimeTypes.join(' or ')} or absent for ${channel.type}`,
+      { expression: 'Subscription.channel.payload' },
+    );
   }
   const backport = json.criteria === topicUrl(baseUrl);
   let criteria: string;
@@ -164,7 +177,7 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
     payloadContent = content;
   } else if (/^DocumentReference\?/.test(json.criteria)) {
     criteria = json.criteria;
-    payloadContent = channel.payload === FHIR_JSON ? 'full-resource' : 'empty';
+    payloadContent = channel.payload === undefined ? 'empty' : 'full-resource';
   } else {
     throw new FhirError(
       422,
@@ -186,6 +199,7 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
   const secret = extensionsOf(json.extension, WEBHOOK_SECRET_URL)[0]?.valueString;
   return {
     kind: backport ? 'backport' : 'classic',
+    channelType: channel.type,
     requestedStatus: status === 'off' ? 'off' : 'requested',
     criteria,
     endpoint: channel.endpoint,
@@ -193,6 +207,15 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
     headers: parseHeaders(channel.header),
     heartbeatPeriodSeconds: heartbeat ?? null,
     secret,
+  };
+}
+
+/** The channel of a stored Subscription (its JSON as kept in the row): type, and the payload MIME type if any. */
+export function storedChannel(resource: string): { type: ChannelType; payload?: string } {
+  const channel = (JSON.parse(resource) as SubscriptionJson).channel;
+  return {
+    type: channel?.type === 'message' ? 'message' : 'rest-hook',
+    ...(typeof channel?.payload === 'string' ? { payload: channel.payload } : {}),
   };
 }
 

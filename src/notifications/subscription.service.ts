@@ -13,6 +13,7 @@ import { reachViolation, recipientViolation } from './subscription-policy.js';
 import {
   parseSubscription,
   renderSubscription,
+  storedChannel,
   storedResource,
   topicUrl,
   WEBHOOK_SECRET_URL,
@@ -157,7 +158,11 @@ export class SubscriptionService {
       });
     }
     const spec = await this.validate(json, current.ownerOds);
-    const rehandshake = spec.endpoint !== current.endpoint || current.status === 'off';
+    // a new endpoint or channel type has not been heard from: topic-based subscriptions shake hands again
+    const rehandshake =
+      spec.endpoint !== current.endpoint ||
+      spec.channelType !== storedChannel(current.resource).type ||
+      current.status === 'off';
     const status =
       spec.requestedStatus === 'off'
         ? 'off'
