@@ -194,7 +194,8 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     ],
     documentation:
       'rest-hook subscriptions owned by the creating organisation: classic R4 criteria (a DocumentReference search) or ' +
-      'the R5 Subscriptions Backport IG topic SubscriptionTopic/document-available; $status and $events operations; ' +
+      'the R5 Subscriptions Backport IG topics SubscriptionTopic/document-available and SubscriptionTopic/delivery-status ' +
+      "(a sender hears of its documents' delivery Tasks accepted, rejected or overdue); $status and $events operations; " +
       'notifications signed per Standard Webhooks',
   },
   {

@@ -2,14 +2,14 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { Metrics } from '../health/metrics.service.js';
 import { DeliveryTaskService } from '../registry/delivery-task.service.js';
-import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
 import { EndpointGate } from './endpoint-gate.js';
 import { bareHost } from './endpoint-safety.js';
 import { notificationBundle } from './notification-bundle.js';
 import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
-import { grantRefusal, recipientViolation } from './subscription-policy.js';
-import { FHIR_JSON, topicUrl } from './subscription-resource.js';
+import { taskGrantRefusal } from './delivery-status.js';
+import { grantRefusal, standingViolation } from './subscription-policy.js';
+import { FHIR_JSON, subscriptionTopicUrl } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 import { SubscriptionService } from './subscription.service.js';
@@ -212,12 +212,16 @@ export class DeliveryService {
         return { reason: refused ?? 'deleted' };
       }
       const unsent = { subscription, webhookId: event.id, eventNumber: event.eventNumber };
-      const grant = grantRefusal(subscription.grantedScopes);
+      const grant =
+        grantRefusal(subscription.grantedScopes) ??
+        (event.taskId ? taskGrantRefusal(subscription.grantedScopes) : undefined);
       if (grant) {
         return { ...unsent, refused: grant, blocking: true };
       }
-      if (!(await this.disclosure.reaches(subscription, event.documentReferenceId))) {
-        const refused = `DocumentReference/${event.documentReferenceId} is neither addressed to nor held by ${subscription.ownerOds}`;
+      if (!(await this.disclosure.reachesEvent(subscription, event))) {
+        const refused = event.taskId
+          ? `Task/${event.taskId} is not one ${subscription.ownerOds} sent`
+          : `DocumentReference/${event.documentReferenceId} is neither addressed to nor held by ${subscription.ownerOds}`;
         return { ...unsent, refused, blocking: false };
       }
       const {
@@ -250,7 +254,8 @@ export class DeliveryService {
         eventNumber: event.eventNumber,
         body,
         subscriptionEventId: event.id,
-        documentReferenceId: event.documentReferenceId,
+        // a delivery-status event goes to the sender: no recipient's Task moves
+        documentReferenceId: event.taskId ? undefined : event.documentReferenceId,
         // the outbox row is written in the change's transaction, so its time is the commit's to within that transaction
         committedAt: event.occurredAt,
         // a classic subscription without payload, or one whose version is gone, sends an empty body
@@ -298,11 +303,7 @@ export class DeliveryService {
       return `the subscription is ${subscription.status}`;
     }
     try {
-      const violation = recipientViolation(
-        parseCriteria(subscription.matchQuery, { baseUrl: this.config.baseUrl }),
-        subscription.ownerOds,
-      );
-      return violation;
+      return standingViolation(subscription.matchQuery, subscription.ownerOds, this.config.baseUrl);
     } catch (error) {
       this.logger.warn(`Subscription/${subscription.id} criteria no longer parse: ${(error as Error).message}`);
       return 'the criteria no longer parse';
@@ -313,7 +314,7 @@ export class DeliveryService {
     const fhirBase = `${this.config.baseUrl}/fhir`;
     return {
       subscriptionUrl: `${fhirBase}/Subscription/${subscription.id}`,
-      topicUrl: topicUrl(this.config.baseUrl),
+      topicUrl: subscriptionTopicUrl(subscription.matchQuery, this.config.baseUrl),
       // Status as the subscriber will see it once this notification lands.
       status: subscription.status === 'requested' ? ('requested' as const) : ('active' as const),
       eventsSinceSubscriptionStart: subscription.eventCount,

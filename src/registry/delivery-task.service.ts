@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../common/clock.js';
 import { notFound } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { parseTaskSearch, TASK_SORT } from './delivery-task-search.js';
-import { movesForward, taskResource } from './delivery-task.js';
+import { atVersion, AWAITING_RETRIEVAL, movesForward, taskResource } from './delivery-task.js';
 import { DocumentWriter } from './document-writer.js';
 import { encodeCursor } from './search-cursor.js';
 import type { TaskAnswerPlan } from './write-plan.js';
@@ -27,6 +28,7 @@ export class DeliveryTaskService {
     private readonly tasks: DeliveryTaskRepository,
     private readonly writer: DocumentWriter,
     private readonly config: AppConfig,
+    private readonly clock: Clock,
   ) {}
 
   private get fhirBase(): string {
@@ -61,6 +63,44 @@ export class DeliveryTaskService {
     };
   }
 
+  /** The Task as it was at one version (what a delivery-status event reported), or undefined when it is gone. */
+  async resourceAt(
+    id: string,
+    versionId: number,
+  ): Promise<{ row: DeliveryTaskEntity; resource: Record<string, unknown> } | undefined> {
+    const row = await this.tasks.findById(id);
+    if (!row) {
+      return undefined;
+    }
+    const then = atVersion(row, versionId);
+    return { row: then, resource: taskResource(then, this.fhirBase) };
+  }
+
+  /**
+   * The retrieval deadline (DELIVERY_OVERDUE_AFTER): every Task whose document nobody retrieved in time becomes
+   * overdue, through the writer (so the sender's delivery-status event is written with it). Returns how many moved.
+   */
+  async markOverdue(batch = 100): Promise<number> {
+    let moved = 0;
+    for (;;) {
+      const deadline = this.clock.now() - this.config.notifications.overdueAfterMs;
+      const due = await this.tasks.findAwaitingSince(AWAITING_RETRIEVAL, deadline, batch);
+      for (const row of due) {
+        await this.writer.advanceTask({
+          kind: 'task-step',
+          documentReferenceId: row.documentReferenceId,
+          ownerOds: row.ownerOds,
+          step: 'overdue',
+          at: this.clock.now(),
+        });
+      }
+      moved += due.length;
+      if (due.length < batch) {
+        return moved;
+      }
+    }
+  }
+
   answer(plan: Omit<TaskAnswerPlan, 'kind'>): Promise<DeliveryTaskEntity> {
     return this.writer.answerTask({ kind: 'task-answer', ...plan });
   }
@@ -76,7 +116,7 @@ export class DeliveryTaskService {
     try {
       const row = await this.tasks.findFor(documentReferenceId, ownerOds);
       if (row && movesForward(row.businessStatus, step)) {
-        await this.writer.advanceTask({ kind: 'task-step', documentReferenceId, ownerOds, step, at: Date.now() });
+        await this.writer.advanceTask({ kind: 'task-step', documentReferenceId, ownerOds, step, at: this.clock.now() });
       }
     } catch (error) {
       this.logger.warn(
