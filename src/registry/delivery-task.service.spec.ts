@@ -2,6 +2,7 @@ import { Clock } from '../common/clock.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import type { DeliveryTaskRepository } from './delivery-task.repository.js';
+import type { DocumentReferenceRepository } from './document-reference.repository.js';
 import { DeliveryTaskService } from './delivery-task.service.js';
 import type { DocumentWriter } from './document-writer.js';
 import type { TaskStepPlan } from './write-plan.js';
@@ -56,7 +57,7 @@ describe('the retrieval deadline', () => {
       },
     } as unknown as DocumentWriter;
     const config = { baseUrl: 'https://r.example', notifications: { overdueAfterMs: 3 * DAY } } as AppConfig;
-    service = new DeliveryTaskService(repository, writer, config, clock);
+    service = new DeliveryTaskService(repository, writer, config, clock, {} as DocumentReferenceRepository);
   });
 
   it('makes overdue, through the writer and at the time of the clock, what nobody retrieved within the deadline', async () => {

@@ -7,6 +7,7 @@ import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { parseTaskSearch, TASK_SORT } from './delivery-task-search.js';
 import { atVersion, AWAITING_RETRIEVAL, movesForward, taskResource } from './delivery-task.js';
 import { DocumentWriter } from './document-writer.js';
+import { DocumentReferenceRepository } from './document-reference.repository.js';
 import { encodeCursor } from './search-cursor.js';
 import type { TaskAnswerPlan } from './write-plan.js';
 
@@ -29,6 +30,7 @@ export class DeliveryTaskService {
     private readonly writer: DocumentWriter,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly documentReferences: DocumentReferenceRepository,
   ) {}
 
   private get fhirBase(): string {
@@ -122,6 +124,25 @@ export class DeliveryTaskService {
       this.logger.warn(
         `Task of DocumentReference/${documentReferenceId} for ${ownerOds} not moved to ${step}: ${(error as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * A read of a Binary held here: the caller's Tasks of the DocumentReferences whose content it is move to retrieved,
+   * as a read of a document Bundle does. Never fails the read it comes from.
+   */
+  async sawBinary(binaryId: string, binaryOwnerOds: string | null, callerOds: string | undefined): Promise<void> {
+    // the sender reading its own Binary is no delivery
+    if (!callerOds || callerOds === binaryOwnerOds) {
+      return;
+    }
+    try {
+      const pointers = await this.documentReferences.findIdsByLocation(`${this.fhirBase}/Binary/${binaryId}`);
+      for (const documentReferenceId of pointers) {
+        await this.saw(documentReferenceId, callerOds, 'retrieved');
+      }
+    } catch (error) {
+      this.logger.warn(`Binary/${binaryId} read by ${callerOds} not tracked: ${(error as Error).message}`);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aProvideBundle, PROVIDE_ENTRY } from '../fixtures/mhd.js';
 import { aNhsNumber } from '../fixtures/nhs-number.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
@@ -422,6 +423,34 @@ describe.each(BACKENDS)('delivery tracking with Tasks on %s with %s blobs', (dat
     expect(topic.canFilterBy.map((f: { filterParameter: string }) => f.filterParameter)).toEqual(
       expect.arrayContaining(['business-status', 'recipient', 'focus']),
     );
+  });
+
+  it("counts a recipient's read of a document's Binary as retrieved, as a Bundle read is; the sender's own read is not", async () => {
+    // ITI-65: a scanned PDF letter (a Binary) and its DocumentReference, addressed to the GP
+    const provided = await t.fetch('/fhir', {
+      method: 'POST',
+      org: HOSPITAL,
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify(aProvideBundle({ nhsNumber: aNhsNumber(), recipientOds: GP, custodianOds: HOSPITAL })),
+    });
+    expect(provided.status).toBe(200);
+    const locations = ((await json(provided)) as { entry: { response: { location: string } }[] }).entry.map(
+      (e) => e.response.location,
+    );
+    const binaryId = locations[PROVIDE_ENTRY.pdf].split('/')[1];
+    const pdfReferenceId = locations[PROVIDE_ENTRY.pdfReference].split('/')[1];
+    expect(step(await taskOf(GP, pdfReferenceId))).toMatch(/^(stored|notified)$/);
+
+    // the sender reading its own Binary is no delivery
+    expect((await t.fetch(`/fhir/Binary/${binaryId}`, { org: HOSPITAL })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(step(await taskOf(GP, pdfReferenceId))).toMatch(/^(stored|notified)$/);
+
+    const read = await t.fetch(`/fhir/Binary/${binaryId}`, { org: GP, headers: { accept: 'application/pdf' } });
+    expect(read.status).toBe(200);
+    await read.arrayBuffer();
+    const retrieved = await waitForStep(GP, pdfReferenceId, 'retrieved');
+    expect(retrieved.status).toBe('in-progress');
   });
 
   it('refuses a Task search that names neither end as the caller, or an unknown parameter', async () => {
