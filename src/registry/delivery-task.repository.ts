@@ -42,6 +42,11 @@ export class DeliveryTaskRepository {
     );
   }
 
+  /** The document's Tasks, read outside any transaction. */
+  listByDocument(documentReferenceId: string): Promise<DeliveryTaskEntity[]> {
+    return this.findByDocument(this.dataSource.manager, documentReferenceId);
+  }
+
   /** One recipient's Task for a document, if it has one (`lock`: as findForUpdate). */
   async findFor(
     documentReferenceId: string,

@@ -49,6 +49,18 @@ export class DeliveryTaskService {
     return { row, resource: taskResource(row, this.fhirBase) };
   }
 
+  /**
+   * A document's Tasks as the Task API shows them to one organisation: every recipient's to the sender, its own to a
+   * recipient, none to anyone else.
+   */
+  async ofDocument(documentReferenceId: string, callerOds: string | undefined): Promise<DeliveryTaskEntity[]> {
+    if (!callerOds) {
+      return [];
+    }
+    const rows = await this.tasks.listByDocument(documentReferenceId);
+    return rows.filter((row) => row.requesterOds === callerOds || row.ownerOds === callerOds);
+  }
+
   async search(params: [string, string][], callerOds: string | undefined): Promise<TaskPage> {
     const search = parseTaskSearch(params, callerOds);
     const rows = await this.tasks.search(search);
