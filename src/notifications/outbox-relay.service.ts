@@ -79,7 +79,7 @@ export class OutboxRelay {
       return;
     }
     this.overdueSweep = this.tasks
-      .markOverdue()
+      .markOverdue(100, () => this.stopped)
       .catch((e: Error) => this.logger.warn(`Overdue deliveries: ${e.message}`))
       .finally(() => (this.overdueSweep = undefined));
   }

@@ -92,11 +92,12 @@ export class DeliveryTaskService {
 
   /**
    * The retrieval deadline (DELIVERY_OVERDUE_AFTER): every Task whose document nobody retrieved in time becomes
-   * overdue, through the writer (so the sender's delivery-status event is written with it). Returns how many moved.
+   * overdue, through the writer (so the sender's delivery-status event is written with it). Returns how many moved;
+   * `stopping` ends a long sweep between batches (the process is shutting down).
    */
-  async markOverdue(batch = 100): Promise<number> {
+  async markOverdue(batch = 100, stopping: () => boolean = () => false): Promise<number> {
     let moved = 0;
-    for (;;) {
+    while (!stopping()) {
       const deadline = this.clock.now() - this.config.notifications.overdueAfterMs;
       const due = await this.tasks.findAwaitingSince(AWAITING_RETRIEVAL, deadline, batch);
       for (const row of due) {
@@ -110,9 +111,10 @@ export class DeliveryTaskService {
       }
       moved += due.length;
       if (due.length < batch) {
-        return moved;
+        break;
       }
     }
+    return moved;
   }
 
   answer(plan: Omit<TaskAnswerPlan, 'kind'>): Promise<DeliveryTaskEntity> {
