@@ -160,7 +160,7 @@ export function matchesDeliveryStatus(filter: DeliveryStatusFilter, task: TaskFa
   );
 }
 
-/** The SubscriptionTopic resource of delivery-status (Subscriptions Backport IG, R4 Basic-free form as served). */
+/** The SubscriptionTopic resource of delivery-status, served as document-available is (the R5 shape, as JSON). */
 export function deliveryStatusTopic(baseUrl: string): Record<string, unknown> {
   return {
     resourceType: 'SubscriptionTopic',
