@@ -45,9 +45,18 @@ describe('loadConfig', () => {
     ['AUDIT_HMAC_KEY_FILE', { NODE_ENV: 'production', AUTH_JWKS_URI: 'https://idp.example/jwks' }],
     ['AUDIT_CHECKPOINT_EVENTS', { AUDIT_CHECKPOINT_EVENTS: '0' }],
     ['AUDIT_CHECKPOINT_SECONDS', { AUDIT_CHECKPOINT_SECONDS: 'soon' }],
+    ['DELIVERY_OVERDUE_AFTER', { DELIVERY_OVERDUE_AFTER: '3' }],
+    ['DELIVERY_OVERDUE_AFTER', { DELIVERY_OVERDUE_AFTER: '3 weeks' }],
+    ['DELIVERY_OVERDUE_AFTER', { DELIVERY_OVERDUE_AFTER: '10ms' }],
   ])('stops with a message naming %s when it is wrong', (variable, env) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
+  });
+
+  it('reads the retrieval deadline of deliveries as a number and a unit, three days by default', () => {
+    expect(loadConfig({}).notifications.overdueAfterMs).toBe(3 * 86_400_000);
+    expect(loadConfig({ DELIVERY_OVERDUE_AFTER: '2s' }).notifications.overdueAfterMs).toBe(2000);
+    expect(loadConfig({ DELIVERY_OVERDUE_AFTER: '36h' }).notifications.overdueAfterMs).toBe(36 * 3_600_000);
   });
 
   it('allows the local issuer in production only when asked to', () => {

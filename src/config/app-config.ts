@@ -77,6 +77,8 @@ export abstract class AppConfig {
     readonly lockMs: number;
     readonly heartbeatCheckSeconds: number;
     readonly outboxLagThresholdSeconds: number;
+    /** A delivery Task nobody retrieved this long after the document was stored becomes overdue. */
+    readonly overdueAfterMs: number;
   };
   abstract readonly viewer: {
     /** A viewer session ends this long after its last page (sliding). */
@@ -283,6 +285,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     doc: 'a delivery job stays locked to the worker running it this long (renewed while it runs); the jobs of a worker that died are taken over within one to two of these',
   },
   {
+    name: 'DELIVERY_OVERDUE_AFTER',
+    default: '3d',
+    doc: 'a document no recipient has retrieved this long after it was stored makes its delivery Task overdue (and tells the sender); a number with ms, s, m, h or d',
+  },
+  {
     name: 'HEARTBEAT_CHECK_SECONDS',
     default: '30',
     doc: 'how often the worker looks for subscriptions due a heartbeat',
@@ -347,6 +354,22 @@ function integer(env: Env, name: string, min: number, max = Number.MAX_SAFE_INTE
   const value = Number(raw);
   if (value < min || value > max) {
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration written as a whole number and a unit (`500ms`, `30s`, `15m`, `12h`, `3d`), in milliseconds. */
+function duration(env: Env, name: string, min: number, max: number): number {
+  const raw = read(env, name);
+  const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(raw.trim());
+  if (!match) {
+    throw new ConfigError(name, `must be a whole number with a unit (ms, s, m, h or d), e.g. 3d; got "${raw}"`);
+  }
+  const value = Number(match[1]) * DURATION_UNITS[match[2]];
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be between ${min} ms and ${max} ms, got ${value} ms`);
   }
   return value;
 }
@@ -637,6 +660,7 @@ export function loadConfig(env: Env): AppConfig {
       lockMs: integer(env, 'DELIVERY_LOCK_MS', 1000, 3_600_000),
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
       outboxLagThresholdSeconds: integer(env, 'OUTBOX_LAG_THRESHOLD_SECONDS', 1, 604_800),
+      overdueAfterMs: duration(env, 'DELIVERY_OVERDUE_AFTER', 1000, 366 * 86_400_000),
     },
     viewer: {
       sessionIdleMinutes: integer(env, 'VIEWER_SESSION_MINUTES', 1, 720),

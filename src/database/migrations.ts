@@ -24,6 +24,10 @@ import { CustodianCreationTokens1796011000000 } from './migrations/sqlite/179601
 import { SmartClients1796013332497 } from './migrations/postgres/1796013332497-SmartClients.js';
 import { SmartClients1796013331609 } from './migrations/sqlite/1796013331609-SmartClients.js';
 import { DeliveryTasks1796014998585 } from './migrations/postgres/1796014998585-DeliveryTasks.js';
+import { DeliveryStatusEvents1796024841354 } from './migrations/postgres/1796024841354-DeliveryStatusEvents.js';
+import { DeliveryStatusEvents1796024839769 } from './migrations/sqlite/1796024839769-DeliveryStatusEvents.js';
+import { LocationTokens1796025147191 } from './migrations/postgres/1796025147191-LocationTokens.js';
+import { LocationTokens1796025147190 } from './migrations/sqlite/1796025147190-LocationTokens.js';
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
@@ -41,6 +45,8 @@ export const SQLITE_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000000,
   SmartClients1796013331609,
   DeliveryTasks1796014994228,
+  DeliveryStatusEvents1796024839769,
+  LocationTokens1796025147190,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -56,4 +62,6 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000001,
   SmartClients1796013332497,
   DeliveryTasks1796014998585,
+  DeliveryStatusEvents1796024841354,
+  LocationTokens1796025147191,
 ];

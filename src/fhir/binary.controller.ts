@@ -15,6 +15,7 @@ import { Public, RequireScope } from '../auth/access-rule.decorator.js';
 import { principalOf } from '../auth/principal.js';
 import { actorOf, auditContext } from '../audit/actor.js';
 import { BinaryService } from '../registry/binary.service.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
 import { servedContentType } from '../registry/content-type.js';
 import { parseFhirJson } from '../format/fhir-json.js';
@@ -50,6 +51,7 @@ function negotiateBinary(request: FastifyRequest, contentType: string, id: strin
 export class BinaryController {
   constructor(
     private readonly binaries: BinaryService,
+    private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
   ) {}
 
@@ -124,6 +126,7 @@ export class BinaryController {
       const body = { ...this.binaryResource(row), data };
       const text = mediaType === BINARY_RESOURCE_TYPES[0] ? JSON.stringify(body) : writeFhirXml(body);
       await reply.status(200).header('content-type', contentTypeOf(mediaType)).send(text);
+      await this.retrieved(request, row);
       return;
     }
     // If-Range (RFC 9110 13.1.5): the range applies only while the client's copy is still this one.
@@ -149,6 +152,12 @@ export class BinaryController {
       stream.destroy();
       throw error;
     }
+    await this.retrieved(request, row);
+  }
+
+  /** A recipient that read a document's Binary has it: its delivery Task moves to retrieved, as for a Bundle read. */
+  private async retrieved(request: FastifyRequest, row: BinaryEntity): Promise<void> {
+    await this.tasks.sawBinary(row.id, row.ownerOds, principalOf(request)?.organization);
   }
 
   // Immutable content: the methods exist only to say so with a 405 rather than a 404.

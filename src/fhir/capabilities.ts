@@ -194,7 +194,8 @@ export const RESOURCE_CAPABILITIES: ResourceCapability[] = [
     ],
     documentation:
       'Subscriptions owned by the creating organisation: classic R4 criteria (a DocumentReference search) or ' +
-      'the R5 Subscriptions Backport IG topic SubscriptionTopic/document-available; $status and $events operations. ' +
+      'the R5 Subscriptions Backport IG topics SubscriptionTopic/document-available and SubscriptionTopic/delivery-status ' +
+      "(a sender hears of its documents' delivery Tasks accepted, rejected or overdue); $status and $events operations. " +
       'channel.type rest-hook or message (a FHIR message Bundle, MessageHeader focus the DocumentReference, POSTed to ' +
       '{endpoint}/$process-message; payload application/fhir+json or application/fhir+xml); notifications signed per ' +
       'Standard Webhooks',

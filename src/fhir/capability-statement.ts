@@ -63,12 +63,10 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
           ...(capability.type === 'Subscription'
             ? {
                 // Backport IG: the topics a server supports, on its Subscription resource entry
-                extension: [
-                  {
-                    url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical',
-                    valueCanonical: `${config.baseUrl}/fhir/SubscriptionTopic/document-available`,
-                  },
-                ],
+                extension: ['document-available', 'delivery-status'].map((topic) => ({
+                  url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical',
+                  valueCanonical: `${config.baseUrl}/fhir/SubscriptionTopic/${topic}`,
+                })),
                 operation: [
                   {
                     name: 'status',

@@ -2,15 +2,15 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { Metrics } from '../health/metrics.service.js';
 import { DeliveryTaskService } from '../registry/delivery-task.service.js';
-import { parseCriteria } from '../registry/document-reference-search.js';
 import type { NotificationType } from './delivery-attempt.entity.js';
 import { EndpointGate } from './endpoint-gate.js';
 import { bareHost } from './endpoint-safety.js';
 import { type NotifiedEvent, notificationBundle, subscriptionStatus } from './notification-bundle.js';
 import { notificationMessage, processMessageUrl, serialiseMessage } from './notification-message.js';
 import { type Disclosure, SubscriptionDisclosure } from './subscription-disclosure.service.js';
-import { grantRefusal, recipientViolation } from './subscription-policy.js';
-import { FHIR_JSON, FHIR_XML, storedChannel, topicUrl } from './subscription-resource.js';
+import { taskGrantRefusal } from './delivery-status.js';
+import { grantRefusal, standingViolation } from './subscription-policy.js';
+import { FHIR_JSON, FHIR_XML, storedChannel, subscriptionTopicUrl } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
 import { SubscriptionService } from './subscription.service.js';
@@ -215,12 +215,16 @@ export class DeliveryService {
         return { reason: refused ?? 'deleted' };
       }
       const unsent = { subscription, webhookId: event.id, eventNumber: event.eventNumber };
-      const grant = grantRefusal(subscription.grantedScopes);
+      const grant =
+        grantRefusal(subscription.grantedScopes) ??
+        (event.taskId ? taskGrantRefusal(subscription.grantedScopes) : undefined);
       if (grant) {
         return { ...unsent, refused: grant, blocking: true };
       }
-      if (!(await this.disclosure.reaches(subscription, event.documentReferenceId))) {
-        const refused = `DocumentReference/${event.documentReferenceId} is neither addressed to nor held by ${subscription.ownerOds}`;
+      if (!(await this.disclosure.reachesEvent(subscription, event))) {
+        const refused = event.taskId
+          ? `Task/${event.taskId} is not one ${subscription.ownerOds} sent`
+          : `DocumentReference/${event.documentReferenceId} is neither addressed to nor held by ${subscription.ownerOds}`;
         return { ...unsent, refused, blocking: false };
       }
       const {
@@ -257,7 +261,8 @@ export class DeliveryService {
         body,
         contentType,
         subscriptionEventId: event.id,
-        documentReferenceId: event.documentReferenceId,
+        // a delivery-status event goes to the sender: no recipient's Task moves
+        documentReferenceId: event.taskId ? undefined : event.documentReferenceId,
         // the outbox row is written in the change's transaction, so its time is the commit's to within that transaction
         committedAt: event.occurredAt,
         // a classic subscription without payload, or one whose version is gone, sends an empty body
@@ -316,11 +321,7 @@ export class DeliveryService {
       return `the subscription is ${subscription.status}`;
     }
     try {
-      const violation = recipientViolation(
-        parseCriteria(subscription.matchQuery, { baseUrl: this.config.baseUrl }),
-        subscription.ownerOds,
-      );
-      return violation;
+      return standingViolation(subscription.matchQuery, subscription.ownerOds, this.config.baseUrl);
     } catch (error) {
       this.logger.warn(`Subscription/${subscription.id} criteria no longer parse: ${(error as Error).message}`);
       return 'the criteria no longer parse';
@@ -344,7 +345,7 @@ export class DeliveryService {
       topicUrl: base.topicUrl,
       messageId,
       // an empty payload names no document, as on rest-hook
-      documentReferenceId: subscription.payloadContent === 'empty' ? undefined : notified?.documentReferenceId,
+      focus: subscription.payloadContent === 'empty' ? undefined : notified?.focus,
       resource: notified?.resource,
       status:
         subscription.kind === 'backport'
@@ -362,7 +363,7 @@ export class DeliveryService {
     const fhirBase = `${this.config.baseUrl}/fhir`;
     return {
       subscriptionUrl: `${fhirBase}/Subscription/${subscription.id}`,
-      topicUrl: topicUrl(this.config.baseUrl),
+      topicUrl: subscriptionTopicUrl(subscription.matchQuery, this.config.baseUrl),
       // Status as the subscriber will see it once this notification lands.
       status: subscription.status === 'requested' ? ('requested' as const) : ('active' as const),
       eventsSinceSubscriptionStart: subscription.eventCount,

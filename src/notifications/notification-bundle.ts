@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { DocumentEventKind } from '../registry/document-events.js';
 import { BACKPORT } from './subscription-resource.js';
 import type { PayloadContent, SubscriptionStatus } from './subscription.entity.js';
 
@@ -7,9 +8,10 @@ export type StatusType = 'handshake' | 'heartbeat' | 'event-notification' | 'que
 export interface NotifiedEvent {
   eventNumber: number;
   occurredAt: number;
-  kind: 'created' | 'superseded' | 'withdrawn';
-  documentReferenceId: string;
-  /** The DocumentReference as it was at this event, for full-resource payloads. */
+  kind: DocumentEventKind;
+  /** What the event is about: `DocumentReference/{id}`, or `Task/{id}` for a delivery-status event. */
+  focus: string;
+  /** The focus as it was at this event, for full-resource payloads. */
   resource?: Record<string, unknown>;
 }
 
@@ -46,7 +48,7 @@ export function subscriptionStatus(input: StatusInput): Record<string, unknown> 
     if (input.payloadContent !== 'empty') {
       part.push({
         name: 'focus',
-        valueReference: { reference: `${input.fhirBase}/DocumentReference/${event.documentReferenceId}` },
+        valueReference: { reference: `${input.fhirBase}/${event.focus}` },
       });
     }
     parameter.push({ name: 'notification-event', part });
@@ -84,11 +86,9 @@ export function notificationBundle(input: StatusInput): Record<string, unknown> 
     for (const event of input.events.filter((e) => e.resource)) {
       const created = event.kind === 'created';
       entry.push({
-        fullUrl: `${input.fhirBase}/DocumentReference/${event.documentReferenceId}`,
+        fullUrl: `${input.fhirBase}/${event.focus}`,
         resource: event.resource,
-        request: created
-          ? { method: 'POST', url: 'DocumentReference' }
-          : { method: 'PUT', url: `DocumentReference/${event.documentReferenceId}` },
+        request: created ? { method: 'POST', url: 'DocumentReference' } : { method: 'PUT', url: event.focus },
         response: { status: created ? '201' : '200' },
       });
     }

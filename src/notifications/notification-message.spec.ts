@@ -21,7 +21,7 @@ const anInput = (changes: Partial<MessageInput> = {}): MessageInput => ({
   type: 'event-notification',
   topicUrl: TOPIC,
   messageId: EVENT_ID,
-  documentReferenceId: 'dr-1',
+  focus: 'DocumentReference/dr-1',
   ...changes,
 });
 
@@ -67,7 +67,7 @@ describe('notificationMessage', () => {
   });
 
   it('names no document for an empty payload', () => {
-    const bundle = notificationMessage(anInput({ documentReferenceId: undefined }));
+    const bundle = notificationMessage(anInput({ focus: undefined }));
     const entries = bundle.entry as Entry[];
     expect(entries).toHaveLength(1);
     expect(entries[0].resource.focus).toBeUndefined();
@@ -81,7 +81,7 @@ describe('notificationMessage', () => {
       status: 'active',
       type: 'event-notification',
       eventsSinceSubscriptionStart: 3,
-      events: [{ eventNumber: 3, occurredAt: 0, kind: 'created', documentReferenceId: 'dr-1' }],
+      events: [{ eventNumber: 3, occurredAt: 0, kind: 'created', focus: 'DocumentReference/dr-1' }],
       payloadContent: 'full-resource',
       fhirBase: FHIR_BASE,
     });
@@ -107,7 +107,7 @@ describe('notificationMessage', () => {
       fhirBase: FHIR_BASE,
     });
     const bundle = notificationMessage(
-      anInput({ type: 'handshake', messageId: 'handshake:s-1:1', documentReferenceId: undefined, status }),
+      anInput({ type: 'handshake', messageId: 'handshake:s-1:1', focus: undefined, status }),
     );
     const [header, parameters] = bundle.entry as Entry[];
     expect(header.resource.eventCoding).toEqual({ system: NOTIFICATION_TYPE_SYSTEM, code: 'handshake' });

@@ -21,9 +21,12 @@ export interface MessageInput {
   topicUrl: string;
   /** Stable across retries of one notification (the `webhook-id`), so a receiver can recognise a resent message. */
   messageId: string;
-  /** The DocumentReference the event is about; absent for an `empty` payload, which names no document. */
-  documentReferenceId?: string;
-  /** The DocumentReference as it was at the event, for a `full-resource` payload. */
+  /**
+   * What the event is about, relative to fhirBase: `DocumentReference/{id}`, or `Task/{id}` for a delivery-status
+   * event; absent for an `empty` payload, which names nothing.
+   */
+  focus?: string;
+  /** The focus as it was at the event, for a `full-resource` payload. */
   resource?: Record<string, unknown>;
   /** The Backport SubscriptionStatus Parameters of a topic-based subscription. */
   status?: Record<string, unknown>;
@@ -43,15 +46,13 @@ export function messageIdFor(value: string): string {
 
 /**
  * A FHIR message Bundle announcing a notification: the MessageHeader first (R4 messaging: bdl rule for `message`),
- * whose focus is the DocumentReference (by its full URL here) and, for a topic-based subscription, the
- * SubscriptionStatus; then the DocumentReference when the payload is full, then the SubscriptionStatus.
- * A document event's event is `eventUri` = the document-available SubscriptionTopic, which defines it; a handshake or
+ * whose focus is what the event is about (the DocumentReference, or a delivery-status event's Task, by its full URL)
+ * and, for a topic-based subscription, the SubscriptionStatus; then that resource when the payload is full, then the
+ * SubscriptionStatus. An event's event is `eventUri` = the SubscriptionTopic that defines it; a handshake or
  * heartbeat is `eventCoding` from R5's subscription-notification-type.
  */
 export function notificationMessage(input: MessageInput): Record<string, unknown> {
-  const documentUrl = input.documentReferenceId
-    ? `${input.fhirBase}/DocumentReference/${input.documentReferenceId}`
-    : undefined;
+  const documentUrl = input.focus ? `${input.fhirBase}/${input.focus}` : undefined;
   const statusUrl = input.status ? `urn:uuid:${String(input.status.id)}` : undefined;
   const focus = [documentUrl, statusUrl].filter((url): url is string => url !== undefined);
   const headerId = messageIdFor(input.messageId);

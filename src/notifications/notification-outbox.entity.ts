@@ -19,6 +19,10 @@ export class NotificationOutboxEntity {
   @Column({ name: 'version_id', type: 'varchar', length: 32 })
   versionId!: string;
 
+  /** The delivery Task of a `delivery-status` event (versionId is then the Task's). */
+  @Column({ name: 'task_id', type: 'varchar', length: 64, nullable: true })
+  taskId!: string | null;
+
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt!: number;
 

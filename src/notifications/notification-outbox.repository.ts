@@ -14,6 +14,7 @@ export interface OutboxRow {
   kind: NotificationOutboxEntity['kind'];
   document_reference_id: string;
   version_id: string;
+  task_id: string | null;
   created_at: string | number;
 }
 
@@ -44,6 +45,7 @@ export class NotificationOutboxRepository {
         kind: event.kind,
         documentReferenceId: event.documentReferenceId,
         versionId: String(event.versionId),
+        taskId: event.taskId ?? null,
         createdAt: Date.now(),
         routedAt: null,
       },
@@ -53,7 +55,7 @@ export class NotificationOutboxRepository {
   /** Claims up to `limit` unrouted outbox rows, oldest first (concurrent PostgreSQL relays take different rows). */
   claimUnrouted(manager: EntityManager, limit: number): Promise<OutboxRow[]> {
     return manager.query<OutboxRow[]>(
-      `SELECT id, kind, document_reference_id, version_id, created_at FROM notification_outbox WHERE routed_at IS NULL ` +
+      `SELECT id, kind, document_reference_id, version_id, task_id, created_at FROM notification_outbox WHERE routed_at IS NULL ` +
         `ORDER BY created_at, id LIMIT ${limit}${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
     );
   }
@@ -107,6 +109,7 @@ export class NotificationOutboxRepository {
         kind: row.kind,
         documentReferenceId: row.document_reference_id,
         versionId: row.version_id,
+        taskId: row.task_id,
         occurredAt: Number(row.created_at),
         enqueuedAt: null,
         deliveredAt: null,

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
 import {
   NotificationOutboxRepository,
@@ -27,6 +28,8 @@ export class OutboxRelay {
   private readonly logger = new Logger(OutboxRelay.name);
   private timer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
+  private overdueTimer?: NodeJS.Timeout;
+  private overdueSweep?: Promise<unknown>;
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
@@ -44,6 +47,7 @@ export class OutboxRelay {
     private readonly queue: NotificationQueue,
     private readonly subscriptions: SubscriptionRepository,
     private readonly disclosure: SubscriptionDisclosure,
+    private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
   ) {}
 
@@ -63,15 +67,30 @@ export class OutboxRelay {
       () => void this.offerHeartbeats().catch((e: Error) => this.logger.warn(`Heartbeats: ${e.message}`)),
       this.config.notifications.heartbeatCheckSeconds * 1000,
     );
+    // a quarter of the deadline late at most, and no more than a minute; one sweep at a time
+    const overdueCheckMs = Math.min(60_000, Math.max(1000, Math.floor(this.config.notifications.overdueAfterMs / 4)));
+    this.overdueTimer = setInterval(() => this.sweepOverdue(), overdueCheckMs);
     this.kick();
+  }
+
+  /** Delivery Tasks past the retrieval deadline become overdue (their senders' events are written with them). */
+  private sweepOverdue(): void {
+    if (this.overdueSweep || this.stopped) {
+      return;
+    }
+    this.overdueSweep = this.tasks
+      .markOverdue(100, () => this.stopped)
+      .catch((e: Error) => this.logger.warn(`Overdue deliveries: ${e.message}`))
+      .finally(() => (this.overdueSweep = undefined));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.overdueTimer);
     this.unsubscribe?.();
-    await this.running;
+    await Promise.all([this.running, this.overdueSweep]);
   }
 
   /** Runs a pass now, or right after the current one. */
@@ -135,7 +154,11 @@ export class OutboxRelay {
   private async matches(subscription: SubscriptionEntity, row: OutboxRow): Promise<boolean> {
     try {
       // the criteria, and the organisation's reach whatever criteria an older row may hold
-      return await this.disclosure.receives(subscription, row.document_reference_id);
+      return await this.disclosure.receivesEvent(subscription, {
+        documentReferenceId: row.document_reference_id,
+        versionId: row.version_id,
+        taskId: row.task_id,
+      });
     } catch (error) {
       this.logger.warn(`Subscription/${subscription.id} criteria no longer evaluate: ${(error as Error).message}`);
       return false;

@@ -2,15 +2,26 @@ import { Injectable } from '@nestjs/common';
 import type { Actor } from '../audit/actor.js';
 import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import { DocumentReferenceSearchRepository } from '../registry/document-reference-search.repository.js';
 import { NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from '../registry/nhs-number.js';
+import { isDeliveryStatusCriteria, matchesDeliveryStatus, parseDeliveryStatusCriteria } from './delivery-status.js';
 import { ownDocumentCriteria } from './subscription-policy.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 
-/** One DocumentReference version a notification or $events answer reveals to a subscriber. */
+/** One DocumentReference (or delivery Task) version a notification or $events answer reveals to a subscriber. */
 export interface Disclosure {
   documentReferenceId: string;
   resource: Record<string, unknown>;
+  /** `Task/{id}` when what is revealed is a delivery Task (of documentReferenceId); else the DocumentReference. */
+  reference?: string;
+}
+
+/** An outbox event as routing and delivery see it: a document's change, or a delivery Task's step (taskId). */
+export interface RoutedEvent {
+  documentReferenceId: string;
+  versionId: string;
+  taskId?: string | null;
 }
 
 /** How the documents left: pushed to the endpoint (`notify`) or read back through $events (`notify-events`). */
@@ -31,10 +42,42 @@ export class SubscriptionDisclosure {
     private readonly search: DocumentReferenceSearchRepository,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly tasks: DeliveryTaskService,
   ) {}
 
   private patientWide(ods: string): boolean {
     return this.config.notifications.patientWideOrgs.includes(ods);
+  }
+
+  /**
+   * Whether an event is for this subscription: a document's change for a document-available subscription (criteria
+   * and reach), a Task's step for a delivery-status subscription of the Task's sender (filters) only.
+   */
+  async receivesEvent(subscription: SubscriptionEntity, event: RoutedEvent): Promise<boolean> {
+    const taskTopic = isDeliveryStatusCriteria(subscription.matchQuery);
+    if (!event.taskId) {
+      return !taskTopic && this.receives(subscription, event.documentReferenceId);
+    }
+    if (!taskTopic) {
+      return false;
+    }
+    const task = await this.tasks.resourceAt(event.taskId, Number(event.versionId));
+    return (
+      task !== undefined &&
+      matchesDeliveryStatus(parseDeliveryStatusCriteria(subscription.matchQuery), task.row, subscription.ownerOds)
+    );
+  }
+
+  /** Whether the subscriber may still be sent what an event reveals (re-checked at delivery and for $events). */
+  async reachesEvent(subscription: SubscriptionEntity, event: RoutedEvent): Promise<boolean> {
+    if (!event.taskId) {
+      return (
+        !isDeliveryStatusCriteria(subscription.matchQuery) && this.reaches(subscription, event.documentReferenceId)
+      );
+    }
+    // a Task's events go to its sender alone, whatever the operator allows for documents
+    const task = await this.tasks.resourceAt(event.taskId, Number(event.versionId));
+    return task?.row.requesterOds === subscription.ownerOds;
   }
 
   /** Whether a document matches the subscription's criteria and lies within its organisation's reach. */
@@ -67,18 +110,20 @@ export class SubscriptionDisclosure {
   ): Promise<void> {
     const byPatient = new Map<string, Disclosure[]>();
     for (const disclosure of disclosures) {
-      const patient = identifierIn(disclosure.resource.subject, NHS_NUMBER_SYSTEM);
+      const patient = identifierIn(disclosure.resource.subject ?? disclosure.resource.for, NHS_NUMBER_SYSTEM);
       byPatient.set(patient, [...(byPatient.get(patient) ?? []), disclosure]);
     }
     for (const [patient, documents] of byPatient) {
-      const custodians = documents.map((d) => identifierIn(d.resource.custodian, ODS_ORGANIZATION_SYSTEM));
+      const custodians = documents.map((d) =>
+        identifierIn(d.resource.custodian ?? d.resource.requester, ODS_ORGANIZATION_SYSTEM),
+      );
       await this.audit.record({
         actor: { ...actor, organization: subscription.ownerOds },
         action: 'R',
         subtype: channel,
         outcome: '0',
         entities: [
-          ...documents.map((d) => ({ reference: `DocumentReference/${d.documentReferenceId}` })),
+          ...documents.map((d) => ({ reference: d.reference ?? `DocumentReference/${d.documentReferenceId}` })),
           { reference: `Subscription/${subscription.id}` },
         ],
         // the custodians' auditors see where their documents went

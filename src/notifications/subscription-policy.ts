@@ -1,6 +1,7 @@
 import { allows, parseScopes, type SmartScope } from '../auth/smart-scopes.js';
-import type { SearchClause, SearchPlan } from '../registry/document-reference-search.js';
+import { parseCriteria, type SearchClause, type SearchPlan } from '../registry/document-reference-search.js';
 import { ODS_ORGANIZATION_SYSTEM } from '../registry/nhs-number.js';
+import { deliveryStatusViolation, isDeliveryStatusCriteria, parseDeliveryStatusCriteria } from './delivery-status.js';
 
 /** What a subscriber needs to be sent DocumentReferences: what a search of its own would need. */
 export const DISCLOSURE_SCOPE = 'system/DocumentReference.rs';
@@ -70,4 +71,15 @@ export function reachViolation(plan: SearchPlan, ownerOds: string, patientWide: 
 export function ownDocumentCriteria(ods: string): string[] {
   const code = encodeURIComponent(`${ODS_ORGANIZATION_SYSTEM}|${ods}`);
   return [`DocumentReference?recipient=${code}`, `DocumentReference?custodian.identifier=${code}`];
+}
+
+/**
+ * The rule every delivery re-checks on stored criteria: a DocumentReference recipient may only be the subscriber, a
+ * delivery-status requester only the subscriber. Returns the refusal, or undefined; throws when they no longer parse.
+ */
+export function standingViolation(matchQuery: string, ownerOds: string, baseUrl: string): string | undefined {
+  if (isDeliveryStatusCriteria(matchQuery)) {
+    return deliveryStatusViolation(parseDeliveryStatusCriteria(matchQuery), ownerOds);
+  }
+  return recipientViolation(parseCriteria(matchQuery, { baseUrl }), ownerOds);
 }

@@ -1,4 +1,5 @@
 import { FhirError, businessRule, invalid } from '../common/fhir-error.js';
+import { deliveryStatusTopicUrl, isDeliveryStatusCriteria } from './delivery-status.js';
 import type { PayloadContent, SubscriptionKind, SubscriptionStatus } from './subscription.entity.js';
 
 export const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
@@ -13,8 +14,12 @@ export const TOPIC_ID = 'document-available';
 export const FHIR_JSON = 'application/fhir+json';
 export const FHIR_XML = 'application/fhir+xml';
 
-/** The canonical URL of the one SubscriptionTopic this server offers. */
+/** The canonical URL of the document-available SubscriptionTopic. */
 export const topicUrl = (baseUrl: string): string => `${baseUrl}/fhir/SubscriptionTopic/${TOPIC_ID}`;
+
+/** The topic a topic-based subscription's stored criteria belong to: document-available or delivery-status. */
+export const subscriptionTopicUrl = (matchQuery: string, baseUrl: string): string =>
+  isDeliveryStatusCriteria(matchQuery) ? deliveryStatusTopicUrl(baseUrl) : topicUrl(baseUrl);
 
 interface Extension {
   url?: string;
@@ -51,7 +56,7 @@ export interface SubscriptionSpec {
   kind: SubscriptionKind;
   channelType: ChannelType;
   requestedStatus: 'requested' | 'off';
-  /** The DocumentReference criteria to match (`DocumentReference?...`). */
+  /** The DocumentReference criteria to match (`DocumentReference?...`), or delivery-status filters (`Task?...`). */
   criteria: string;
   endpoint: string;
   payloadContent: PayloadContent;
@@ -105,23 +110,25 @@ export function parseHeaders(raw: unknown): [string, string][] {
   });
 }
 
-/** Joins backport filter criteria (each `DocumentReference?a=b`) into one DocumentReference criteria string. */
-export function filtersToCriteria(filters: string[]): string {
+/**
+ * Joins backport filter criteria (each `DocumentReference?a=b`, or `Task?a=b` for delivery-status) into one
+ * criteria string of that resource type.
+ */
+export function filtersToCriteria(
+  filters: string[],
+  resourceType: 'DocumentReference' | 'Task' = 'DocumentReference',
+): string {
+  const pattern = new RegExp(`^(?:${resourceType})?\\?(.*)$`, 's');
   const parts = filters.map((filter, i) => {
-    const match = /^(?:DocumentReference)?\?(.*)$/s.exec(filter.trim());
+    const match = pattern.exec(filter.trim());
     if (!match) {
-      throw new FhirError(
-        422,
-        'value',
-        `backport-filter-criteria[${i}] must be DocumentReference?<search parameters>`,
-        {
-          expression: 'Subscription.criteria.extension',
-        },
-      );
+      throw new FhirError(422, 'value', `backport-filter-criteria[${i}] must be ${resourceType}?<search parameters>`, {
+        expression: 'Subscription.criteria.extension',
+      });
     }
     return match[1];
   });
-  return `DocumentReference?${parts.filter(Boolean).join('&')}`;
+  return `${resourceType}?${parts.filter(Boolean).join('&')}`;
 }
 
 /** Validates a Subscription (R4 core or Subscriptions Backport IG; rest-hook or message) into what the server needs. */
@@ -161,12 +168,13 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
       { expression: 'Subscription.channel.payload' },
     );
   }
-  const backport = json.criteria === topicUrl(baseUrl);
+  const deliveryStatus = json.criteria === deliveryStatusTopicUrl(baseUrl);
+  const backport = json.criteria === topicUrl(baseUrl) || deliveryStatus;
   let criteria: string;
   let payloadContent: PayloadContent;
   if (backport) {
     const filters = extensionsOf(json._criteria?.extension, FILTER_CRITERIA_URL).map((e) => e.valueString ?? '');
-    criteria = filtersToCriteria(filters);
+    criteria = filtersToCriteria(filters, deliveryStatus ? 'Task' : 'DocumentReference');
     const content = extensionsOf(channel._payload?.extension, PAYLOAD_CONTENT_URL)[0]?.valueCode ?? 'id-only';
     if (content !== 'empty' && content !== 'id-only' && content !== 'full-resource') {
       throw businessRule(
@@ -182,11 +190,13 @@ export function parseSubscription(json: SubscriptionJson, baseUrl: string): Subs
     throw new FhirError(
       422,
       'not-supported',
-      `Subscription.criteria must be a DocumentReference search or the topic ${topicUrl(baseUrl)}`,
+      `Subscription.criteria must be a DocumentReference search or one of the topics ${topicUrl(baseUrl)}, ` +
+        deliveryStatusTopicUrl(baseUrl),
       { expression: 'Subscription.criteria' },
     );
   }
-  if (!/^DocumentReference\?.*[^=&]=[^&]/.test(criteria)) {
+  // a delivery-status subscription without filters hears of every Task it sent
+  if (!deliveryStatus && !/^DocumentReference\?.*[^=&]=[^&]/.test(criteria)) {
     throw businessRule('Subscription criteria must name at least one search parameter', 'Subscription.criteria');
   }
   const heartbeat = extensionsOf(channel.extension, HEARTBEAT_PERIOD_URL)[0]?.valueUnsignedInt;

@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config.js';
 import { sendResource, versionEtag } from '../fhir/fhir-response.js';
 import { parseFhirJson } from '../format/fhir-json.js';
 import { allowsDisclosure, DISCLOSURE_SCOPE } from './subscription-policy.js';
+import { deliveryStatusTopic, DELIVERY_STATUS_TOPIC_ID } from './delivery-status.js';
 import { documentAvailableTopic, type SubscriptionJson } from './subscription-resource.js';
 import type { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionService, type SubscriptionSearch } from './subscription.service.js';
@@ -134,7 +135,7 @@ export class SubscriptionController {
   }
 }
 
-/** The one SubscriptionTopic of the backport IG flavour, public so subscribers can discover it. */
+/** The SubscriptionTopics of the backport IG flavour, public so subscribers can discover them. */
 @Controller('fhir/SubscriptionTopic')
 export class SubscriptionTopicController {
   constructor(private readonly config: AppConfig) {}
@@ -143,5 +144,11 @@ export class SubscriptionTopicController {
   @Public()
   async read(@Res() reply: FastifyReply): Promise<void> {
     await sendResource(reply, 200, documentAvailableTopic(this.config.baseUrl));
+  }
+
+  @Get(DELIVERY_STATUS_TOPIC_ID)
+  @Public()
+  async readDeliveryStatus(@Res() reply: FastifyReply): Promise<void> {
+    await sendResource(reply, 200, deliveryStatusTopic(this.config.baseUrl));
   }
 }

@@ -4,7 +4,16 @@ import { AppConfig } from '../config/app-config.js';
 import { FhirError, businessRule, forbidden, notFound } from '../common/fhir-error.js';
 import type { Actor } from '../audit/actor.js';
 import type { Principal } from '../auth/principal.js';
+import { allows } from '../auth/smart-scopes.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
+import type { DocumentEventKind } from '../registry/document-events.js';
 import { parseCriteria } from '../registry/document-reference-search.js';
+import {
+  deliveryStatusViolation,
+  isDeliveryStatusCriteria,
+  parseDeliveryStatusCriteria,
+  TASK_DISCLOSURE_SCOPE,
+} from './delivery-status.js';
 import { checkEndpointUrl, resolveSafeAddresses, UnsafeEndpointError } from './endpoint-safety.js';
 import { notificationBundle, subscriptionStatus, type NotifiedEvent } from './notification-bundle.js';
 import { NotificationOutbox } from './notification-outbox.service.js';
@@ -15,7 +24,7 @@ import {
   renderSubscription,
   storedChannel,
   storedResource,
-  topicUrl,
+  subscriptionTopicUrl,
   WEBHOOK_SECRET_URL,
   type SubscriptionJson,
   type SubscriptionSpec,
@@ -46,6 +55,7 @@ export class SubscriptionService {
     private readonly webhooks: WebhookClient,
     private readonly disclosure: SubscriptionDisclosure,
     private readonly config: AppConfig,
+    private readonly tasks: DeliveryTaskService,
   ) {}
 
   private get fhirBase(): string {
@@ -79,14 +89,35 @@ export class SubscriptionService {
     return renderSubscription(JSON.parse(row.resource) as Record<string, unknown>, row);
   }
 
-  private async validate(json: SubscriptionJson, owner: string): Promise<SubscriptionSpec> {
+  private async validate(
+    json: SubscriptionJson,
+    owner: string,
+    principal: Principal | undefined,
+  ): Promise<SubscriptionSpec> {
     const spec = parseSubscription(json, this.config.baseUrl);
-    const plan = parseCriteria(spec.criteria, { baseUrl: this.config.baseUrl });
-    const violation =
-      recipientViolation(plan, owner) ??
-      reachViolation(plan, owner, this.config.notifications.patientWideOrgs.includes(owner));
-    if (violation) {
-      throw forbidden(violation);
+    if (isDeliveryStatusCriteria(spec.criteria)) {
+      const violation = deliveryStatusViolation(parseDeliveryStatusCriteria(spec.criteria), owner);
+      if (violation) {
+        throw forbidden(violation);
+      }
+      const scopes = principal?.scopes ?? [];
+      if (!allows(scopes, 'Task', 'r') || !allows(scopes, 'Task', 's')) {
+        throw new FhirError(
+          403,
+          'forbidden',
+          `delivery-status notifications carry Tasks, so subscribing requires scope ${TASK_DISCLOSURE_SCOPE}, ` +
+            'which the access token does not grant',
+          { headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${TASK_DISCLOSURE_SCOPE}"` } },
+        );
+      }
+    } else {
+      const plan = parseCriteria(spec.criteria, { baseUrl: this.config.baseUrl });
+      const violation =
+        recipientViolation(plan, owner) ??
+        reachViolation(plan, owner, this.config.notifications.patientWideOrgs.includes(owner));
+      if (violation) {
+        throw forbidden(violation);
+      }
     }
     if (spec.secret !== undefined && !isValidWebhookSecret(spec.secret)) {
       throw businessRule(
@@ -118,7 +149,7 @@ export class SubscriptionService {
     principal: Principal | undefined,
   ): Promise<{ row: SubscriptionEntity; resource: Record<string, unknown> }> {
     const owner = this.ownerOf(principal);
-    const spec = await this.validate(json, owner);
+    const spec = await this.validate(json, owner, principal);
     const now = Date.now();
     const secret = spec.secret ?? generateWebhookSecret();
     const row: SubscriptionEntity = {
@@ -157,7 +188,7 @@ export class SubscriptionService {
         expression: 'Subscription.id',
       });
     }
-    const spec = await this.validate(json, current.ownerOds);
+    const spec = await this.validate(json, current.ownerOds, principal);
     // a new endpoint or channel type has not been heard from: topic-based subscriptions shake hands again
     const rehandshake =
       spec.endpoint !== current.endpoint ||
@@ -218,7 +249,7 @@ export class SubscriptionService {
     const subscriptionUrl = `${this.fhirBase}/Subscription/${id}`;
     const status = subscriptionStatus({
       subscriptionUrl,
-      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : undefined,
+      topicUrl: row.kind === 'backport' ? subscriptionTopicUrl(row.matchQuery, this.config.baseUrl) : undefined,
       status: row.status,
       type: 'query-status',
       eventsSinceSubscriptionStart: row.eventCount,
@@ -273,7 +304,7 @@ export class SubscriptionService {
     const stored = await this.subscriptions.findEvents(id, since, until, MAX_EVENTS_PER_QUERY);
     const reachable: typeof stored = [];
     for (const event of stored) {
-      if (await this.disclosure.reaches(row, event.documentReferenceId)) {
+      if (await this.disclosure.reachesEvent(row, event)) {
         reachable.push(event);
       }
     }
@@ -281,7 +312,7 @@ export class SubscriptionService {
     await this.disclosure.record(row, disclosures, 'notify-events', actor);
     return notificationBundle({
       subscriptionUrl: `${this.fhirBase}/Subscription/${id}`,
-      topicUrl: row.kind === 'backport' ? topicUrl(this.config.baseUrl) : undefined,
+      topicUrl: row.kind === 'backport' ? subscriptionTopicUrl(row.matchQuery, this.config.baseUrl) : undefined,
       status: row.status,
       type: 'query-event',
       eventsSinceSubscriptionStart: row.eventCount,
@@ -292,36 +323,48 @@ export class SubscriptionService {
   }
 
   /**
-   * Stored events as notification content (with the DocumentReference version when the payload is full), and the
-   * versions they reveal: every payload but `empty` names the documents.
+   * Stored events as notification content (with the DocumentReference version, or the delivery Task version, when
+   * the payload is full), and the versions they reveal: every payload but `empty` names the documents or Tasks.
    */
   async notifiedEvents(
     row: SubscriptionEntity,
     events: {
       eventNumber: number;
       occurredAt: number;
-      kind: NotifiedEvent['kind'];
+      kind: DocumentEventKind;
       documentReferenceId: string;
       versionId: string;
+      taskId?: string | null;
     }[],
   ): Promise<{ events: NotifiedEvent[]; disclosures: Disclosure[] }> {
     const versions = await Promise.all(
-      events.map(async (e) =>
-        row.payloadContent === 'empty'
-          ? undefined
-          : this.subscriptions.documentReferenceVersion(e.documentReferenceId, e.versionId),
-      ),
+      events.map(async (e) => {
+        if (row.payloadContent === 'empty') {
+          return undefined;
+        }
+        return e.taskId
+          ? (await this.tasks.resourceAt(e.taskId, Number(e.versionId)))?.resource
+          : this.subscriptions.documentReferenceVersion(e.documentReferenceId, e.versionId);
+      }),
     );
     const notified = events.map((e, i) => ({
       eventNumber: e.eventNumber,
       occurredAt: e.occurredAt,
       kind: e.kind,
-      documentReferenceId: e.documentReferenceId,
+      focus: e.taskId ? `Task/${e.taskId}` : `DocumentReference/${e.documentReferenceId}`,
       resource: row.payloadContent === 'full-resource' ? versions[i] : undefined,
     }));
     const disclosures = events.flatMap((e, i) => {
       const resource = versions[i];
-      return resource ? [{ documentReferenceId: e.documentReferenceId, resource }] : [];
+      return resource
+        ? [
+            {
+              documentReferenceId: e.documentReferenceId,
+              resource,
+              ...(e.taskId ? { reference: `Task/${e.taskId}` } : {}),
+            },
+          ]
+        : [];
     });
     return { events: notified, disclosures };
   }

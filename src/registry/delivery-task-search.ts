@@ -98,12 +98,10 @@ export function parseTaskSearch(
       case 'status': {
         const wanted = values(raw);
         const statuses = BUSINESS_STATUSES.filter((b) => wanted.includes(TASK_STATUS[b]));
-        const unknown = wanted.filter((w) => !Object.values(TASK_STATUS).includes(w));
+        const known = [...new Set(Object.values(TASK_STATUS))];
+        const unknown = wanted.filter((w) => !known.includes(w));
         if (unknown.length > 0) {
-          throw bad(
-            name,
-            `${unknown.join(', ')} is not a status a delivery Task has (${Object.values(TASK_STATUS).join(', ')})`,
-          );
+          throw bad(name, `${unknown.join(', ')} is not a status a delivery Task has (${known.join(', ')})`);
         }
         add('businessStatuses', statuses);
         break;

@@ -9,6 +9,8 @@ import { bigintAsNumber } from '../database/column-types.js';
 @Index('ux_delivery_task_document_owner', ['documentReferenceId', 'ownerOds'], { unique: true })
 @Index('ix_delivery_task_owner', ['ownerOds', 'authoredOnMs'])
 @Index('ix_delivery_task_requester', ['requesterOds', 'authoredOnMs'])
+// the overdue sweep: Tasks still awaiting retrieval, oldest document first
+@Index('ix_delivery_task_awaiting', ['businessStatus', 'authoredOnMs'])
 export class DeliveryTaskEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;
@@ -30,7 +32,7 @@ export class DeliveryTaskEntity {
   @Column({ name: 'patient_nhs_number', type: 'varchar', length: 16, nullable: true })
   patientNhsNumber!: string | null;
 
-  /** stored | notified | retrieved | accepted | rejected | closed */
+  /** stored | notified | overdue | retrieved | accepted | rejected | closed */
   @Column({ name: 'business_status', type: 'varchar', length: 16 })
   businessStatus!: string;
 

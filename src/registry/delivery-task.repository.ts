@@ -42,17 +42,38 @@ export class DeliveryTaskRepository {
     );
   }
 
-  /** One recipient's Task for a document, if it has one. */
+  /** The document's Tasks, read outside any transaction. */
+  listByDocument(documentReferenceId: string): Promise<DeliveryTaskEntity[]> {
+    return this.findByDocument(this.dataSource.manager, documentReferenceId);
+  }
+
+  /** One recipient's Task for a document, if it has one (`lock`: as findForUpdate). */
   async findFor(
     documentReferenceId: string,
     ownerOds: string,
     manager: EntityManager = this.dataSource.manager,
+    lock = false,
   ): Promise<DeliveryTaskEntity | null> {
-    const [row] = await selectRows(manager, DeliveryTaskEntity, 'document_reference_id = ? AND owner_ods = ?', [
-      documentReferenceId,
-      ownerOds,
-    ]);
+    const [row] = await selectRows(
+      manager,
+      DeliveryTaskEntity,
+      `document_reference_id = ? AND owner_ods = ?${lock && isPostgres(manager) ? ' FOR UPDATE' : ''}`,
+      [documentReferenceId, ownerOds],
+    );
     return row ?? null;
+  }
+
+  /**
+   * Up to `limit` Tasks still awaiting retrieval (`statuses`) whose document was stored before `before`: one range
+   * read of ix_delivery_task_awaiting per status.
+   */
+  async findAwaitingSince(statuses: readonly string[], before: number, limit: number): Promise<DeliveryTaskEntity[]> {
+    return selectRows(
+      this.dataSource.manager,
+      DeliveryTaskEntity,
+      `business_status IN (${statuses.map(() => '?').join(', ')}) AND authored_on_ms < ? LIMIT ${Number(limit)}`,
+      [...statuses, before],
+    );
   }
 
   async update(manager: EntityManager, row: DeliveryTaskEntity): Promise<void> {

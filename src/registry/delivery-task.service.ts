@@ -1,11 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../common/clock.js';
 import { notFound } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { parseTaskSearch, TASK_SORT } from './delivery-task-search.js';
-import { movesForward, taskResource } from './delivery-task.js';
+import { atVersion, AWAITING_RETRIEVAL, movesForward, taskResource } from './delivery-task.js';
 import { DocumentWriter } from './document-writer.js';
+import { DocumentReferenceRepository } from './document-reference.repository.js';
 import { encodeCursor } from './search-cursor.js';
 import type { TaskAnswerPlan } from './write-plan.js';
 
@@ -27,6 +29,8 @@ export class DeliveryTaskService {
     private readonly tasks: DeliveryTaskRepository,
     private readonly writer: DocumentWriter,
     private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly documentReferences: DocumentReferenceRepository,
   ) {}
 
   private get fhirBase(): string {
@@ -45,6 +49,18 @@ export class DeliveryTaskService {
     return { row, resource: taskResource(row, this.fhirBase) };
   }
 
+  /**
+   * A document's Tasks as the Task API shows them to one organisation: every recipient's to the sender, its own to a
+   * recipient, none to anyone else.
+   */
+  async ofDocument(documentReferenceId: string, callerOds: string | undefined): Promise<DeliveryTaskEntity[]> {
+    if (!callerOds) {
+      return [];
+    }
+    const rows = await this.tasks.listByDocument(documentReferenceId);
+    return rows.filter((row) => row.requesterOds === callerOds || row.ownerOds === callerOds);
+  }
+
   async search(params: [string, string][], callerOds: string | undefined): Promise<TaskPage> {
     const search = parseTaskSearch(params, callerOds);
     const rows = await this.tasks.search(search);
@@ -59,6 +75,46 @@ export class DeliveryTaskService {
           }
         : {}),
     };
+  }
+
+  /** The Task as it was at one version (what a delivery-status event reported), or undefined when it is gone. */
+  async resourceAt(
+    id: string,
+    versionId: number,
+  ): Promise<{ row: DeliveryTaskEntity; resource: Record<string, unknown> } | undefined> {
+    const row = await this.tasks.findById(id);
+    if (!row) {
+      return undefined;
+    }
+    const then = atVersion(row, versionId);
+    return { row: then, resource: taskResource(then, this.fhirBase) };
+  }
+
+  /**
+   * The retrieval deadline (DELIVERY_OVERDUE_AFTER): every Task whose document nobody retrieved in time becomes
+   * overdue, through the writer (so the sender's delivery-status event is written with it). Returns how many moved;
+   * `stopping` ends a long sweep between batches (the process is shutting down).
+   */
+  async markOverdue(batch = 100, stopping: () => boolean = () => false): Promise<number> {
+    let moved = 0;
+    while (!stopping()) {
+      const deadline = this.clock.now() - this.config.notifications.overdueAfterMs;
+      const due = await this.tasks.findAwaitingSince(AWAITING_RETRIEVAL, deadline, batch);
+      for (const row of due) {
+        await this.writer.advanceTask({
+          kind: 'task-step',
+          documentReferenceId: row.documentReferenceId,
+          ownerOds: row.ownerOds,
+          step: 'overdue',
+          at: this.clock.now(),
+        });
+      }
+      moved += due.length;
+      if (due.length < batch) {
+        break;
+      }
+    }
+    return moved;
   }
 
   answer(plan: Omit<TaskAnswerPlan, 'kind'>): Promise<DeliveryTaskEntity> {
@@ -76,12 +132,31 @@ export class DeliveryTaskService {
     try {
       const row = await this.tasks.findFor(documentReferenceId, ownerOds);
       if (row && movesForward(row.businessStatus, step)) {
-        await this.writer.advanceTask({ kind: 'task-step', documentReferenceId, ownerOds, step, at: Date.now() });
+        await this.writer.advanceTask({ kind: 'task-step', documentReferenceId, ownerOds, step, at: this.clock.now() });
       }
     } catch (error) {
       this.logger.warn(
         `Task of DocumentReference/${documentReferenceId} for ${ownerOds} not moved to ${step}: ${(error as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * A read of a Binary held here: the caller's Tasks of the DocumentReferences whose content it is move to retrieved,
+   * as a read of a document Bundle does. Never fails the read it comes from.
+   */
+  async sawBinary(binaryId: string, binaryOwnerOds: string | null, callerOds: string | undefined): Promise<void> {
+    // the sender reading its own Binary is no delivery
+    if (!callerOds || callerOds === binaryOwnerOds) {
+      return;
+    }
+    try {
+      const pointers = await this.documentReferences.findIdsByLocation(`${this.fhirBase}/Binary/${binaryId}`);
+      for (const documentReferenceId of pointers) {
+        await this.saw(documentReferenceId, callerOds, 'retrieved');
+      }
+    } catch (error) {
+      this.logger.warn(`Binary/${binaryId} read by ${callerOds} not tracked: ${(error as Error).message}`);
     }
   }
 }

@@ -1,6 +1,13 @@
 import { FhirError } from '../common/fhir-error.js';
 import { parseTaskSearch } from './delivery-task-search.js';
-import { checkAnswerAllowed, movesForward, recipientAnswer, taskResource, withStep } from './delivery-task.js';
+import {
+  atVersion,
+  checkAnswerAllowed,
+  movesForward,
+  recipientAnswer,
+  taskResource,
+  withStep,
+} from './delivery-task.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 
 const ITK = 'https://fhir.nhs.uk/STU3/CodeSystem/ITK-ResponseCodes-1';
@@ -27,6 +34,32 @@ describe('delivery Task steps', () => {
     expect(movesForward('notified', 'rejected')).toBe(true);
     expect(movesForward('accepted', 'closed')).toBe(false);
     expect(movesForward('closed', 'accepted')).toBe(false);
+  });
+
+  it('become overdue once, from stored or notified, and a late read, answer or recall still moves them on', () => {
+    expect(movesForward('stored', 'overdue')).toBe(true);
+    expect(movesForward('notified', 'overdue')).toBe(true);
+    expect(movesForward('overdue', 'overdue')).toBe(false);
+    expect(movesForward('retrieved', 'overdue')).toBe(false);
+    expect(movesForward('accepted', 'overdue')).toBe(false);
+    expect(movesForward('overdue', 'retrieved')).toBe(true);
+    expect(movesForward('overdue', 'rejected')).toBe(true);
+    expect(movesForward('overdue', 'closed')).toBe(true);
+    // an overdue Task is still waiting for its recipient: it stays in the inbox (status requested)
+    const overdue = taskResource(withStep(withStep(row, 'notified', 2000), 'overdue', 3000), 'https://r.example/fhir');
+    expect(overdue).toMatchObject({ status: 'requested', businessStatus: { coding: [{ code: 'overdue' }] } });
+  });
+
+  it('rebuild an earlier version of a Task from its journey, without the reason of a later answer', () => {
+    const rejected = withStep(withStep(withStep(row, 'notified', 2000), 'overdue', 3000), 'rejected', 4000, {
+      code: '30002',
+    });
+    const atOverdue = atVersion(rejected, 3);
+    expect(atOverdue).toMatchObject({ versionId: 3, businessStatus: 'overdue', lastModifiedMs: 3000 });
+    expect(taskResource(atOverdue, 'https://r.example/fhir').statusReason).toBeUndefined();
+    expect(atVersion(rejected, 4)).toBe(rejected);
+    expect(atVersion(rejected, 9)).toBe(rejected);
+    expect(atVersion(rejected, 1).businessStatus).toBe('stored');
   });
 
   it('keep each step in the journey and render it as Task.output, with the FHIR status that goes with it', () => {
@@ -98,7 +131,8 @@ describe('parseTaskSearch', () => {
     );
     expect(search).toMatchObject({
       owners: ['Y12345'],
-      businessStatuses: ['stored', 'notified'],
+      // an overdue Task is still requested: the inbox keeps it
+      businessStatuses: ['stored', 'notified', 'overdue'],
       patients: ['9434765919'],
     });
   });

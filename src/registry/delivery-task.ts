@@ -5,14 +5,26 @@ import { NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM } from './nhs-number.js';
 /**
  * A document's journey to one recipient. The order is the only way it moves: a step never goes back, and `accepted`,
  * `rejected` and `closed` end it. `closed` is the sender's recall (the document was superseded or withdrawn).
+ * `overdue` is a step, not a flag: nobody retrieved the document by the deadline (DELIVERY_OVERDUE_AFTER). It sits
+ * just before `retrieved`, so a late read, an answer or a recall still moves the Task on, and it is set once.
  */
-export const BUSINESS_STATUSES = ['stored', 'notified', 'retrieved', 'accepted', 'rejected', 'closed'] as const;
+export const BUSINESS_STATUSES = [
+  'stored',
+  'notified',
+  'overdue',
+  'retrieved',
+  'accepted',
+  'rejected',
+  'closed',
+] as const;
 export type BusinessStatus = (typeof BUSINESS_STATUSES)[number];
 
 /** Task.status for each business status (FHIR R4 task-status). */
 export const TASK_STATUS: Readonly<Record<BusinessStatus, string>> = {
   stored: 'requested',
   notified: 'received',
+  // still waiting for the recipient to act, so the inbox search (status=requested,received) keeps listing it
+  overdue: 'requested',
   retrieved: 'in-progress',
   accepted: 'completed',
   rejected: 'rejected',
@@ -54,6 +66,32 @@ export function movesForward(from: string, to: BusinessStatus): boolean {
 
 export function parseJourney(row: Pick<DeliveryTaskEntity, 'journey'>): Journey {
   return JSON.parse(row.journey) as Journey;
+}
+
+/** The steps a sender is told of (the delivery-status topic): the recipient's answer, or nobody retrieved it. */
+export const REPORTED_STEPS = ['accepted', 'rejected', 'overdue'] as const satisfies readonly BusinessStatus[];
+
+/** The steps before retrieval, from which a Task can become overdue. */
+export const AWAITING_RETRIEVAL: readonly BusinessStatus[] = ['stored', 'notified'];
+
+/**
+ * The row as it was at an earlier version: each version adds one step (version 1 is `stored`), and the reason only
+ * comes with the last, ending step. The current row for its own version or a later one.
+ */
+export function atVersion(row: DeliveryTaskEntity, versionId: number): DeliveryTaskEntity {
+  const journey = parseJourney(row);
+  if (versionId >= row.versionId || versionId < 1 || versionId > journey.steps.length) {
+    return row;
+  }
+  const steps = journey.steps.slice(0, versionId);
+  const last = steps[steps.length - 1];
+  return {
+    ...row,
+    versionId,
+    businessStatus: last.step,
+    lastModifiedMs: last.at,
+    journey: JSON.stringify({ steps }),
+  };
 }
 
 /** The row after a step; the caller has checked the step moves forward. */

@@ -1,11 +1,15 @@
 import type { EntityManager } from 'typeorm';
 
-export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn';
+/** A DocumentReference was created, superseded or withdrawn; or (`delivery-status`) a delivery Task of it moved. */
+export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn' | 'delivery-status';
 
 export interface DocumentEvent {
   kind: DocumentEventKind;
   documentReferenceId: string;
+  /** The DocumentReference's version; for `delivery-status`, the Task's. */
   versionId: string;
+  /** The delivery Task that moved (`delivery-status` only). */
+  taskId?: string;
 }
 
 /**

@@ -46,4 +46,17 @@ describe('documentReferenceTokens', () => {
       ]),
     );
   });
+
+  it('indexes where each content is (location), so a Binary read finds the DocumentReferences pointing at it', () => {
+    const tokens = documentReferenceTokens({
+      resourceType: 'DocumentReference',
+      content: [
+        { attachment: { contentType: 'application/pdf', url: 'https://r.example/fhir/Binary/b1' } },
+        { attachment: { contentType: 'text/plain' } },
+      ],
+    });
+    expect(tokens.filter((t) => t.param === 'location')).toEqual([
+      { param: 'location', system: null, code: 'https://r.example/fhir/Binary/b1' },
+    ]);
+  });
 });

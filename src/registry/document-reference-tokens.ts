@@ -115,7 +115,10 @@ export function documentReferenceTokens(resource: FhirResource, recipients: stri
     author?: Reference[];
     custodian?: Reference;
     securityLabel?: CodeableConcept[];
-    content?: { attachment?: { contentType?: string; language?: string; creation?: string }; format?: Coding }[];
+    content?: {
+      attachment?: { contentType?: string; language?: string; creation?: string; url?: string };
+      format?: Coding;
+    }[];
     context?: {
       event?: CodeableConcept[];
       facilityType?: CodeableConcept;
@@ -169,6 +172,10 @@ export function documentReferenceTokens(resource: FhirResource, recipients: stri
       tokens.push({ param: 'contenttype', system: null, code: content.attachment.contentType });
     }
     tokens.push(...creationTokens(content.attachment?.creation));
+    // where the content is (R4 `location`): a read of a Binary held here finds the DocumentReferences pointing at it
+    if (typeof content.attachment?.url === 'string' && content.attachment.url.length <= 512) {
+      tokens.push({ param: 'location', system: null, code: content.attachment.url });
+    }
   }
   for (const ods of new Set(recipients)) {
     tokens.push({ param: 'recipient', system: 'https://fhir.nhs.uk/Id/ods-organization-code', code: ods });

@@ -104,6 +104,17 @@ export class DocumentReferenceRepository {
     return token?.documentReferenceId;
   }
 
+  /** The DocumentReferences whose content is at `url` (their `location` token), through the token lookup index. */
+  async findIdsByLocation(url: string): Promise<string[]> {
+    const tokens = await selectRows(
+      this.dataSource.manager,
+      DocumentReferenceTokenEntity,
+      'param = ? AND code = ? AND system IS NULL LIMIT 20',
+      ['location', url],
+    );
+    return [...new Set(tokens.map((t) => t.documentReferenceId))];
+  }
+
   async findByBundleId(manager: EntityManager | undefined, bundleId: string): Promise<DocumentReferenceEntity | null> {
     const [row] = await selectRows(
       manager ?? this.dataSource.manager,

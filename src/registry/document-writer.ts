@@ -30,7 +30,14 @@ import { readStoredBytes } from './stored-bytes.js';
 import { SubmissionSetRepository } from './submission-set.repository.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
-import { checkAnswerAllowed, movesForward, recipientAnswer, taskResource, withStep } from './delivery-task.js';
+import {
+  checkAnswerAllowed,
+  movesForward,
+  recipientAnswer,
+  REPORTED_STEPS,
+  taskResource,
+  withStep,
+} from './delivery-task.js';
 import { recipientsOf } from './document-reference-recipients.js';
 import { StoredTotals } from './stored-totals.js';
 import {
@@ -420,14 +427,31 @@ export class DocumentWriter implements OnApplicationBootstrap {
     }
   }
 
-  /** A delivery step the server saw (notified, retrieved); a step already passed changes nothing. */
+  /**
+   * A delivery step the server saw (notified, retrieved, overdue); a step already passed changes nothing. The row is
+   * locked, so two workers sweeping for overdue Tasks at once move each only once.
+   */
   async advanceTask(plan: TaskStepPlan): Promise<void> {
     await this.committer.run(async (manager) => {
-      const row = await this.tasks.findFor(plan.documentReferenceId, plan.ownerOds, manager);
+      const row = await this.tasks.findFor(plan.documentReferenceId, plan.ownerOds, manager, true);
       if (row && movesForward(row.businessStatus, plan.step)) {
-        await this.tasks.update(manager, withStep(row, plan.step, plan.at));
+        const moved = withStep(row, plan.step, plan.at);
+        await this.tasks.update(manager, moved);
+        await this.recordTaskEvent(manager, moved);
       }
     });
+  }
+
+  /** A step the sender is told of (delivery-status topic) gets its outbox event in the Task's own transaction. */
+  private async recordTaskEvent(manager: EntityManager, row: DeliveryTaskEntity): Promise<void> {
+    if ((REPORTED_STEPS as readonly string[]).includes(row.businessStatus)) {
+      await this.recordEvent(manager, {
+        kind: 'delivery-status',
+        documentReferenceId: row.documentReferenceId,
+        versionId: String(row.versionId),
+        taskId: row.id,
+      });
+    }
   }
 
   /**
@@ -452,6 +476,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
       const answer = recipientAnswer(current, proposed);
       const answered = withStep(row, answer.outcome, Date.now(), answer.reason);
       await this.tasks.update(manager, answered);
+      await this.recordTaskEvent(manager, answered);
       await this.audit.record(
         auditOf(plan.audit, {
           action: 'U',

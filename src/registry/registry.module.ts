@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
+import { Clock, SystemClock } from '../common/clock.js';
 import { BinaryRepository } from './binary.repository.js';
 import { BinaryService } from './binary.service.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
@@ -31,6 +32,7 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     SubmissionSetRepository,
     DeliveryTaskRepository,
     DeliveryTaskService,
+    { provide: Clock, useClass: SystemClock },
   ],
   exports: [
     DocumentService,

@@ -96,12 +96,15 @@ export interface ChangePlan {
   audit: AuditIntent;
 }
 
-/** The server saw a delivery step for one recipient of a document: a notification answered 2xx, or a read. */
+/**
+ * The server saw a delivery step for one recipient of a document: a notification answered 2xx, a read, or the
+ * retrieval deadline passing (overdue).
+ */
 export interface TaskStepPlan {
   kind: 'task-step';
   documentReferenceId: string;
   ownerOds: string;
-  step: 'notified' | 'retrieved';
+  step: 'notified' | 'retrieved' | 'overdue';
   at: number;
 }
 

@@ -1,4 +1,5 @@
 import { formatNhsNumber, statusLabel } from './display.js';
+import type { DeliveryView } from './deliveries.js';
 import type { DocumentView, SectionView } from './document-view.js';
 import { Html, html, type Interpolated, trusted } from './html.js';
 import type { ViewerState } from './viewer-request.js';
@@ -342,8 +343,42 @@ export function documentPage(state: ViewerState | undefined, page: DocumentPage)
       <article class="document">
         <h1 class="document-title">${page.title}</h1>
         ${page.document ? documentBody(page.document) : page.attachments.map((a) => attachment(page, a))}
-      </article>`,
+      </article>
+      ${page.deliveries.length > 0 ? deliveries(page.deliveries) : ''}`,
   );
+}
+
+/** Where the document's delivery to each recipient stands (its Tasks), with the recipient's reason if it said no. */
+function deliveries(views: DeliveryView[]): Html {
+  return html`<section class="deliveries" aria-labelledby="deliveries-heading">
+    <h2 id="deliveries-heading">Delivery to recipients</h2>
+    <table class="delivery-table">
+      <thead>
+        <tr>
+          <th scope="col">Recipient</th>
+          <th scope="col">Status</th>
+          <th scope="col">Since</th>
+          <th scope="col">Reason</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${views.map(
+          (view) =>
+            html`<tr class="delivery delivery-${view.status}">
+              <td class="delivery-recipient">${view.recipient}</td>
+              <td class="delivery-status">
+                <span class="delivery-label">${view.label}</span>
+                <ol class="delivery-steps">
+                  ${view.steps.map((step) => html`<li>${step.label}, ${step.when}</li>`)}
+                </ol>
+              </td>
+              <td class="delivery-when">${view.when}</td>
+              <td class="delivery-reason">${view.reason ?? ''}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
 }
 
 export function historyPage(state: ViewerState | undefined, page: HistoryPage): Html {

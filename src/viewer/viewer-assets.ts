@@ -58,6 +58,9 @@ figure { margin: 0 0 16px; }
 .attachment-pdf { width: 100%; height: 80vh; border: 1px solid #d8dde0; }
 .attachment-image { max-width: 100%; border: 1px solid #d8dde0; }
 .this-document { font-weight: bold; }
+.deliveries { margin-top: 32px; }
+.delivery-steps { margin: 4px 0 0; padding-left: 18px; font-size: 14px; color: #4c6272; }
+.delivery-rejected .delivery-label, .delivery-overdue .delivery-label { color: #d5281b; font-weight: bold; }
 @media print { .app-header, .document-links, .search { display: none; } main { padding: 0; } }
 `;
 

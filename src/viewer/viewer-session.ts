@@ -39,8 +39,8 @@ export const CSRF_FIELD = '_csrf';
 /** The client id viewer sessions carry in the audit trail. */
 export const VIEWER_CLIENT_ID = 'document-viewer';
 
-/** Read scopes only: the viewer finds and reads documents, it never writes. */
-export const VIEWER_SCOPE = 'user/DocumentReference.rs user/Bundle.r user/Binary.r';
+/** Read scopes only: the viewer finds and reads documents (and where their deliveries stand), it never writes. */
+export const VIEWER_SCOPE = 'user/DocumentReference.rs user/Bundle.r user/Binary.r user/Task.r';
 
 /** However active, a session ends this long after sign-in. */
 export const MAX_SESSION_SECONDS = 12 * 60 * 60;

@@ -13,6 +13,7 @@ import { requireSearchScope } from '../fhir/search-scope.js';
 import type { BinaryEntity } from '../registry/binary.entity.js';
 import { BinaryService } from '../registry/binary.service.js';
 import { servedContentType } from '../registry/content-type.js';
+import { DeliveryTaskService } from '../registry/delivery-task.service.js';
 import type { DocumentReferenceEntity } from '../registry/document-reference.entity.js';
 import {
   DocumentReferenceRepository,
@@ -27,6 +28,7 @@ import { parseFhirXml } from '../format/fhir-xml.js';
 import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number.js';
 import { localBinaryId } from '../registry/pointer.js';
 import { encodeCursor } from '../registry/search-cursor.js';
+import { deliveryViews, type DeliveryView } from './deliveries.js';
 import { conceptText, formatFhirDate } from './display.js';
 import { documentView, type DocumentView } from './document-view.js';
 
@@ -81,6 +83,8 @@ export interface DocumentPage {
   /** A FHIR document held here, rendered; or the attachments of a pointer. */
   document?: DocumentView;
   attachments: AttachmentView[];
+  /** Where its delivery to each recipient stands, as far as the user's organisation may see (the Task API's rule). */
+  deliveries: DeliveryView[];
 }
 
 export interface ChainLink {
@@ -172,6 +176,7 @@ export class ViewerService {
     private readonly binaries: BinaryService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly tasks: DeliveryTaskService,
   ) {}
 
   /** One page of a patient's documents, newest first, superseded and withdrawn ones linked to their replacement. */
@@ -220,6 +225,10 @@ export class ViewerService {
       entities.push({ reference: `Bundle/${bundle.id}`, role: 'document' });
     }
     const replacedBy = row.status === 'current' ? undefined : (await this.replacements([id])).get(id);
+    const principal = principalOf(request);
+    const tasks =
+      principal && allows(principal.scopes, 'Task', 'r') ? await this.tasks.ofDocument(id, principal.organization) : [];
+    entities.push(...tasks.map((task) => ({ reference: `Task/${task.id}` })));
     await this.recordRead(request, row, entities);
     const nhsNumber = row.patientNhsNumber ?? subjectNhsNumber(resource);
     const subjectDisplay = isObject(resource.subject) ? text(resource.subject.display) : '';
@@ -232,6 +241,7 @@ export class ViewerService {
       title: document?.title ?? titleOf(resource),
       ...(document ? { document } : {}),
       attachments: row.bundleId ? [] : this.attachments(resource),
+      deliveries: deliveryViews(tasks),
     };
   }
 

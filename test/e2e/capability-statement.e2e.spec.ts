@@ -49,18 +49,21 @@ describe('CapabilityStatement', () => {
     }
   });
 
-  it('declares the document-available SubscriptionTopic on Subscription, as the Backport IG asks', async () => {
+  it('declares the document-available and delivery-status SubscriptionTopics on Subscription, as the Backport IG asks', async () => {
     const statement = await json(await fetch(`${t.fhirUrl}/metadata`));
     const subscription = statement.rest[0].resource.find((r: { type: string }) => r.type === 'Subscription');
-    expect(subscription.extension).toEqual([
-      {
+    const topics = ['document-available', 'delivery-status'];
+    expect(subscription.extension).toEqual(
+      topics.map((topic) => ({
         url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical',
-        valueCanonical: `${t.fhirUrl}/SubscriptionTopic/document-available`,
-      },
-    ]);
-    // and the canonical resolves
-    const topic = await t.fetch(`${t.fhirUrl}/SubscriptionTopic/document-available`);
-    expect((await json(topic)).url).toBe(`${t.fhirUrl}/SubscriptionTopic/document-available`);
+        valueCanonical: `${t.fhirUrl}/SubscriptionTopic/${topic}`,
+      })),
+    );
+    // and the canonicals resolve
+    for (const id of topics) {
+      const topic = await json(await t.fetch(`${t.fhirUrl}/SubscriptionTopic/${id}`));
+      expect(topic.url).toBe(`${t.fhirUrl}/SubscriptionTopic/${id}`);
+    }
   });
 
   it('is an R4 instance statement with the security service and JSON and XML formats', async () => {

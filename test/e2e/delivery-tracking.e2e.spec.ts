@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { aDischargeSummaryR4 } from '../fixtures/documents.js';
+import { aProvideBundle, PROVIDE_ENTRY } from '../fixtures/mhd.js';
 import { aNhsNumber } from '../fixtures/nhs-number.js';
 import { json } from '../utils/http.js';
 import { BACKENDS, startTestApp, type TestApp } from '../utils/test-app.js';
@@ -29,6 +30,86 @@ interface Task {
 }
 
 const step = (task: Task) => task.businessStatus.coding[0].code;
+
+const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
+
+interface Entry {
+  fullUrl?: string;
+  resource: {
+    resourceType: string;
+    parameter?: {
+      name: string;
+      valueCanonical?: string;
+      part?: { name: string; valueReference?: { reference: string } }[];
+    }[];
+  } & Partial<Task>;
+}
+
+/** The notification Bundles a receiver got at `path` that report events (not handshakes or heartbeats). */
+function eventNotifications(receiver: WebhookReceiver, path: string): Entry[][] {
+  return receiver
+    .at(path)
+    .map((r) => JSON.parse(r.body) as { entry: Entry[] })
+    .filter((bundle) =>
+      bundle.entry[0].resource.parameter?.some(
+        (p) => p.name === 'type' && JSON.stringify(p).includes('event-notification'),
+      ),
+    )
+    .map((bundle) => bundle.entry);
+}
+
+/** The Tasks the event notifications at `path` carried (full-resource payloads). */
+function notifiedTasks(receiver: WebhookReceiver, path: string): Task[] {
+  return eventNotifications(receiver, path).flatMap((entries) =>
+    entries.filter((e) => e.resource.resourceType === 'Task').map((e) => e.resource as unknown as Task),
+  );
+}
+
+/** A subscription to the delivery-status topic (full-resource), as `org`; the response. */
+function subscribeToDeliveryStatus(
+  t: TestApp,
+  receiver: WebhookReceiver,
+  org: string,
+  path: string,
+  filters: string[],
+  scope?: string,
+): Promise<Response> {
+  return t.fetch('/fhir/Subscription', {
+    method: 'POST',
+    org,
+    ...(scope ? { scope } : {}),
+    headers: { 'content-type': FHIR_JSON },
+    body: JSON.stringify({
+      resourceType: 'Subscription',
+      status: 'requested',
+      reason: 'How our documents fared',
+      criteria: `${t.fhirUrl}/SubscriptionTopic/delivery-status`,
+      _criteria: {
+        extension: filters.map((valueString) => ({ url: `${BACKPORT}/backport-filter-criteria`, valueString })),
+      },
+      channel: {
+        type: 'rest-hook',
+        endpoint: receiver.url(path),
+        payload: FHIR_JSON,
+        _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: 'full-resource' }] },
+      },
+    }),
+  });
+}
+
+/** Waits until the topic-based subscription's handshake has landed. */
+async function untilActive(t: TestApp, org: string, id: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const current = (await json(await t.fetch(`/fhir/Subscription/${id}`, { org }))) as { status: string };
+    if (current.status === 'active') {
+      return;
+    }
+    if (i > 300) {
+      throw new Error(`Subscription/${id} is still ${current.status}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** An eDischarge summary for the registered GP (GP) that also names OTHER_PRACTICE as an ITK information recipient. */
 function aSummaryForTwoPractices(
@@ -252,6 +333,126 @@ describe.each(BACKENDS)('delivery tracking with Tasks on %s with %s blobs', (dat
     expect((await answer(GP, closedTask, 'completed', { coding: [{ system: ITK, code: '30001' }] })).status).toBe(409);
   });
 
+  it('tells the sender, and only the sender, of a rejection on its delivery-status subscription, the Task in full', async () => {
+    const hospitalHook = `/delivery-status-${randomUUID()}`;
+    const subscribed = await subscribeToDeliveryStatus(t, receiver, HOSPITAL, hospitalHook, [
+      'Task?business-status=rejected',
+    ]);
+    expect(subscribed.status).toBe(201);
+    const subscription = (await json(subscribed)) as { id: string };
+    // the GP listens on the same topic without filters: it sent nothing, so it hears nothing of RTG's deliveries
+    const gpHook = `/gp-delivery-status-${randomUUID()}`;
+    const gpSubscribed = await subscribeToDeliveryStatus(t, receiver, GP, gpHook, []);
+    expect(gpSubscribed.status).toBe(201);
+    await untilActive(t, HOSPITAL, subscription.id);
+    await untilActive(t, GP, ((await json(gpSubscribed)) as { id: string }).id);
+
+    const nhsNumber = aNhsNumber();
+    const { bundleId, documentReferenceId } = await submit(aSummaryForTwoPractices(nhsNumber));
+    // one practice retrieves and accepts, the other does not know the patient
+    expect((await t.fetch(`/fhir/Bundle/${bundleId}`, { org: GP })).status).toBe(200);
+    const retrieved = await waitForStep(GP, documentReferenceId, 'retrieved');
+    expect((await answer(GP, retrieved, 'completed', { coding: [{ system: ITK, code: '30001' }] })).status).toBe(200);
+    const other = await taskOf(OTHER_PRACTICE, documentReferenceId);
+    const rejected = await answer(OTHER_PRACTICE, other, 'rejected', {
+      coding: [{ system: ITK, code: '30002' }],
+      text: 'Not registered here',
+    });
+    expect(rejected.status).toBe(200);
+
+    await receiver.waitFor(hospitalHook, () =>
+      notifiedTasks(receiver, hospitalHook).some((task) => task.id === other.id),
+    );
+    const [entries] = eventNotifications(receiver, hospitalHook).filter((e) =>
+      e.some((x) => x.resource.id === other.id),
+    );
+    // the SubscriptionStatus names the topic and the Task as the event's focus
+    const status = entries[0].resource;
+    expect(status.parameter).toEqual(
+      expect.arrayContaining([{ name: 'topic', valueCanonical: `${t.fhirUrl}/SubscriptionTopic/delivery-status` }]),
+    );
+    const event = status.parameter!.find((p) => p.name === 'notification-event')!;
+    expect(event.part).toEqual(
+      expect.arrayContaining([{ name: 'focus', valueReference: { reference: `${t.fhirUrl}/Task/${other.id}` } }]),
+    );
+    expect(entries[1].fullUrl).toBe(`${t.fhirUrl}/Task/${other.id}`);
+    expect(entries[1].resource).toMatchObject({
+      resourceType: 'Task',
+      status: 'rejected',
+      businessStatus: { coding: [{ code: 'rejected' }] },
+      statusReason: { coding: [{ system: ITK, code: '30002' }], text: 'Not registered here' },
+      owner: { identifier: { value: OTHER_PRACTICE } },
+      requester: { identifier: { value: HOSPITAL } },
+      focus: { reference: `${t.fhirUrl}/DocumentReference/${documentReferenceId}` },
+    });
+    // the filter held: the GP's acceptance is not news on this subscription
+    expect(notifiedTasks(receiver, hospitalHook).filter((task) => task.id === retrieved.id)).toEqual([]);
+    // nobody but the sender hears: the GP's topic subscription, and the practices' document subscriptions, got no Task
+    expect(eventNotifications(receiver, gpHook)).toEqual([]);
+    for (const practice of [GP, OTHER_PRACTICE]) {
+      expect(receiver.at(hooks[practice]).some((r) => r.url.includes('/Task/') || r.body.includes('"Task"'))).toBe(
+        false,
+      );
+    }
+    // $events replays it to the sender
+    const replay = await json(await t.fetch(`/fhir/Subscription/${subscription.id}/$events`, { org: HOSPITAL }));
+    expect(JSON.stringify(replay)).toContain(`/Task/${other.id}`);
+  });
+
+  it("refuses a practice's subscription to another custodian's delivery-status, and one without Task scopes", async () => {
+    const refused = await subscribeToDeliveryStatus(t, receiver, GP, `/nope-${randomUUID()}`, [
+      `Task?requester=${ODS}|${HOSPITAL}`,
+    ]);
+    expect(refused.status).toBe(403);
+    expect(JSON.stringify(await json(refused))).toMatch(/Only the sender/);
+    const noTaskScope = await subscribeToDeliveryStatus(
+      t,
+      receiver,
+      HOSPITAL,
+      `/nope-${randomUUID()}`,
+      ['Task?business-status=rejected'],
+      'system/Subscription.cruds system/DocumentReference.rs',
+    );
+    expect(noTaskScope.status).toBe(403);
+    const unknownFilter = await subscribeToDeliveryStatus(t, receiver, HOSPITAL, `/nope-${randomUUID()}`, [
+      'Task?colour=red',
+    ]);
+    expect(unknownFilter.status).toBe(422);
+    // the topic is public, and names what it can filter by
+    const topic = await json(await fetch(`${t.fhirUrl}/SubscriptionTopic/delivery-status`));
+    expect(topic.canFilterBy.map((f: { filterParameter: string }) => f.filterParameter)).toEqual(
+      expect.arrayContaining(['business-status', 'recipient', 'focus']),
+    );
+  });
+
+  it("counts a recipient's read of a document's Binary as retrieved, as a Bundle read is; the sender's own read is not", async () => {
+    // ITI-65: a scanned PDF letter (a Binary) and its DocumentReference, addressed to the GP
+    const provided = await t.fetch('/fhir', {
+      method: 'POST',
+      org: HOSPITAL,
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify(aProvideBundle({ nhsNumber: aNhsNumber(), recipientOds: GP, custodianOds: HOSPITAL })),
+    });
+    expect(provided.status).toBe(200);
+    const locations = ((await json(provided)) as { entry: { response: { location: string } }[] }).entry.map(
+      (e) => e.response.location,
+    );
+    const binaryId = locations[PROVIDE_ENTRY.pdf].split('/')[1];
+    const pdfReferenceId = locations[PROVIDE_ENTRY.pdfReference].split('/')[1];
+    expect(step(await taskOf(GP, pdfReferenceId))).toMatch(/^(stored|notified)$/);
+
+    // the sender reading its own Binary is no delivery
+    expect((await t.fetch(`/fhir/Binary/${binaryId}`, { org: HOSPITAL })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(step(await taskOf(GP, pdfReferenceId))).toMatch(/^(stored|notified)$/);
+
+    const read = await t.fetch(`/fhir/Binary/${binaryId}`, { org: GP, headers: { accept: 'application/pdf' } });
+    expect(read.status).toBe(200);
+    await read.arrayBuffer();
+    const retrieved = await waitForStep(GP, pdfReferenceId, 'retrieved');
+    expect(retrieved.status).toBe('in-progress');
+  });
+
   it('refuses a Task search that names neither end as the caller, or an unknown parameter', async () => {
     expect((await t.fetch(`/fhir/Task?owner=${ODS}|${GP}`, { org: OTHER_PRACTICE })).status).toBe(400);
     expect((await t.fetch(`/fhir/Task?owner=${ODS}|${GP}&colour=red`, { org: GP })).status).toBe(400);
@@ -260,5 +461,92 @@ describe.each(BACKENDS)('delivery tracking with Tasks on %s with %s blobs', (dat
       (await t.fetch('/fhir/Task', { method: 'POST', org: GP, headers: { 'content-type': FHIR_JSON }, body: '{}' }))
         .status,
     ).toBe(405);
+  });
+});
+
+describe.each(BACKENDS)('overdue deliveries on %s with %s blobs', (database, blobs) => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await startWebhookReceiver();
+    // a deadline of seconds, so that the worker's sweep is seen doing its work
+    t = await startTestApp(database, blobs, {
+      SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
+      OUTBOX_POLL_MS: '50',
+      DELIVERY_OVERDUE_AFTER: '2s',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.close();
+  });
+
+  it('makes a document nobody retrieved in time overdue, tells the sender, and a later read still moves it on', async () => {
+    const hook = `/overdue-${randomUUID()}`;
+    const subscribed = await subscribeToDeliveryStatus(t, receiver, HOSPITAL, hook, ['Task?business-status=overdue']);
+    expect(subscribed.status).toBe(201);
+    await untilActive(t, HOSPITAL, ((await json(subscribed)) as { id: string }).id);
+
+    const submitted = await t.fetch('/fhir/Bundle', {
+      method: 'POST',
+      org: HOSPITAL,
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify(aSummaryForTwoPractices(aNhsNumber())),
+    });
+    expect(submitted.status).toBe(201);
+    const bundleId = submitted.headers.get('location')!.split('/').pop()!;
+    const documentReferenceId = /<[^>]*\/DocumentReference\/([^>]+)>/.exec(submitted.headers.get('link') ?? '')![1];
+
+    // both Tasks reach the sender as overdue (seconds here; DELIVERY_OVERDUE_AFTER, 3 days by default)
+    await receiver.waitFor(
+      hook,
+      () => new Set(notifiedTasks(receiver, hook).map((task) => task.owner.identifier.value)).size === 2,
+      30_000,
+    );
+    for (const task of notifiedTasks(receiver, hook)) {
+      expect(task).toMatchObject({
+        status: 'requested',
+        businessStatus: { coding: [{ code: 'overdue' }] },
+        focus: { reference: `${t.fhirUrl}/DocumentReference/${documentReferenceId}` },
+      });
+    }
+    const overdue = await json(
+      await t.fetch(
+        `/fhir/Task?requester=${ODS}|${HOSPITAL}&business-status=overdue&focus=DocumentReference/${documentReferenceId}`,
+        {
+          org: HOSPITAL,
+        },
+      ),
+    );
+    expect(overdue.entry).toHaveLength(2);
+    // still in the practice's inbox
+    const inbox = await json(
+      await t.fetch(
+        `/fhir/Task?owner=${ODS}|${GP}&status=requested,received&focus=DocumentReference/${documentReferenceId}`,
+        {
+          org: GP,
+        },
+      ),
+    );
+    expect(inbox.entry).toHaveLength(1);
+
+    // late is not never: the GP reads it after all
+    expect((await t.fetch(`/fhir/Bundle/${bundleId}`, { org: GP })).status).toBe(200);
+    let late: Task | undefined;
+    for (let i = 0; i < 200 && (!late || step(late) !== 'retrieved'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const page = await json(
+        await t.fetch(`/fhir/Task?owner=${ODS}|${GP}&focus=DocumentReference/${documentReferenceId}`, { org: GP }),
+      );
+      late = page.entry[0].resource as Task;
+    }
+    if (!late) {
+      throw new Error('no Task');
+    }
+    expect(step(late)).toBe('retrieved');
+    expect(late.output.map((o) => o.type.text)).toEqual(['stored', 'overdue', 'retrieved']);
+    // and overdue is reported once per Task
+    expect(notifiedTasks(receiver, hook)).toHaveLength(2);
   });
 });

@@ -12,6 +12,7 @@ const PUBLIC_ROUTES = new Set([
   'GET /health/ready',
   'GET /fhir/SubscriptionTopic/:id',
   'GET /fhir/SubscriptionTopic/document-available',
+  'GET /fhir/SubscriptionTopic/delivery-status',
 ]);
 const REFUSALS_ONLY =
   /^(PUT|PATCH|DELETE) \/fhir\/(Bundle|Binary)\/:id$|^DELETE \/fhir\/DocumentReference\/:id$|^(PUT|PATCH|DELETE|POST) \/fhir\/AuditEvent|^POST \/fhir\/Task$|^DELETE \/fhir\/Task\/:id$/;

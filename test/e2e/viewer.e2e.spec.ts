@@ -16,6 +16,9 @@ const EXAMPLE_PATIENT = '9434765919';
 const PRACTITIONER = 'G8133438';
 const PRACTICE = 'Y12345';
 const XHTML = 'http://www.w3.org/1999/xhtml';
+const ODS = 'https://fhir.nhs.uk/Id/ods-organization-code';
+const OTHER_PRACTICE = 'Y22222';
+const INFORMATION_RECIPIENT = 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-ITK-InformationRecipient-1';
 
 const anIdentifier = () => ({ system: 'https://tools.ietf.org/html/rfc4122', value: crypto.randomUUID() });
 
@@ -147,9 +150,54 @@ describe.each(BACKENDS)('the clinician viewer in a browser, on %s with %s blobs'
     expect(pointer.status).toBe(201);
     ids.pdf = (await json(pointer)).id;
 
+    // a summary for the practice (its registered GP) and another practice, which rejects it with a hostile reason
+    // (another patient: the first patient's list is counted)
+    const delivered = aDischargeSummaryR4({ nhsNumber: aNhsNumber(), identifier: anIdentifier() }) as any;
+    delivered.entry[0].resource.title = 'Discharge summary sent to two practices';
+    delivered.entry[0].resource.extension = [
+      ...(delivered.entry[0].resource.extension ?? []),
+      { url: INFORMATION_RECIPIENT, valueReference: { identifier: { system: ODS, value: OTHER_PRACTICE } } },
+    ];
+    ids.delivered = indexId(await submit(JSON.stringify(delivered), 'application/fhir+json'));
+    const tasks = await json(
+      await t.fetch(`/fhir/Task?owner=${OTHER_PRACTICE}&focus=DocumentReference/${ids.delivered}`, {
+        org: OTHER_PRACTICE,
+      }),
+    );
+    const rejected = await t.fetch(`/fhir/Task/${tasks.entry[0].resource.id}`, {
+      method: 'PATCH',
+      org: OTHER_PRACTICE,
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([
+        { op: 'replace', path: '/status', value: 'rejected' },
+        {
+          op: 'add',
+          path: '/statusReason',
+          value: {
+            coding: [{ system: 'https://fhir.nhs.uk/STU3/CodeSystem/ITK-ResponseCodes-1', code: '30002' }],
+            text: `Not registered here <img src="x" onerror="window.__pwned = 'reason'; fetch('${canary.url('/reason')}')">`,
+          },
+        },
+      ]),
+    });
+    expect(rejected.status).toBe(200);
+
     context = await browser.newContext({ baseURL: t.baseUrl });
     page = await context.newPage();
   });
+
+  /** A browser context signed in (local issuer) as a practitioner of `org`. */
+  async function signedInAs(org: string): Promise<{ context: BrowserContext; page: Page }> {
+    const other = await browser.newContext({ baseURL: t.baseUrl });
+    const otherPage = await other.newPage();
+    await otherPage.goto('/app/sign-in?next=/app/documents');
+    await otherPage.fill('#practitioner', 'G9999998');
+    await otherPage.fill('#name', `A clinician of ${org}`);
+    await otherPage.fill('#organization', org);
+    await otherPage.click('button[type=submit]:has-text("Sign in")');
+    expect(new URL(otherPage.url()).pathname).toBe('/app/documents');
+    return { context: other, page: otherPage };
+  }
 
   afterAll(async () => {
     await context?.close();
@@ -282,6 +330,49 @@ describe.each(BACKENDS)('the clinician viewer in a browser, on %s with %s blobs'
     ]);
     await expect(page.locator('.depth-2 h4.section-title').textContent()).resolves.toBe('Bloods');
     expect((await page.textContent('.attester'))?.trim()).toBe('Dr Ngozi Okafor (Legal), 12-Apr-2024 10:00');
+  });
+
+  it("shows where a document's delivery stands: the recipient its own, the sender every recipient's and the reasons", async () => {
+    // the practice sees its own delivery only
+    await open(ids.delivered);
+    const rows = page.locator('.deliveries tbody tr');
+    expect(await rows.count()).toBe(1);
+    await expect(page.textContent('.delivery-recipient')).resolves.toBe(PRACTICE);
+    await expect(page.textContent('.delivery-status')).resolves.toMatch(/Stored, not yet notified/);
+    expect(await page.textContent('.deliveries')).not.toContain(OTHER_PRACTICE);
+
+    // the hospital that sent it sees both, and why the other practice said no (as text, never as markup)
+    const hospital = await signedInAs('RTG');
+    try {
+      const response = await hospital.page.goto(`/app/documents/${ids.delivered}`);
+      expect(response?.status()).toBe(200);
+      expect(response?.headers()['content-security-policy']).toMatch(/script-src 'self'/);
+      expect(await hospital.page.locator('.delivery-recipient').allTextContents()).toEqual([PRACTICE, OTHER_PRACTICE]);
+      const rejected = hospital.page.locator(`.delivery-rejected`);
+      await expect(rejected.locator('.delivery-status').textContent()).resolves.toMatch(/Rejected/);
+      await expect(rejected.locator('.delivery-when').textContent()).resolves.toMatch(
+        /^\d{2}-\w{3}-\d{4} \d{2}:\d{2} UTC$/,
+      );
+      const reason = await rejected.locator('.delivery-reason').textContent();
+      expect(reason).toContain('30002 Patient not known here: Not registered here <img src="x" onerror=');
+      expect(await rejected.locator('.delivery-reason img').count()).toBe(0);
+      expect(await hospital.page.evaluate('window.__pwned')).toBeUndefined();
+      await hospital.page.screenshot({
+        path: path.join(shots, `${database}-${blobStore}-deliveries.png`),
+        fullPage: true,
+      });
+    } finally {
+      await hospital.context.close();
+    }
+    // an organisation that is neither sees no delivery at all
+    const stranger = await signedInAs('Y99999');
+    try {
+      expect((await stranger.page.goto(`/app/documents/${ids.delivered}`))?.status()).toBe(200);
+      expect(await stranger.page.locator('.deliveries').count()).toBe(0);
+    } finally {
+      await stranger.context.close();
+    }
+    expect(canary.requests).toEqual([]);
   });
 
   it('marks a replaced document and links to its replacement; its history is one click away', async () => {

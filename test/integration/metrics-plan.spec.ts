@@ -20,6 +20,7 @@ async function fill(dataSource: DataSource): Promise<void> {
         documentReferenceId: `doc-${i}`,
         versionId: '1',
         createdAt: base + i * 1000,
+        taskId: null,
         routedAt: i < ROUTED ? base + i * 1000 + 50 : null,
       });
     }

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { redateByComposition } from '../../src/database/migrations/backfill/composition-dates.js';
 import { indexCustodianAndCreation } from '../../src/database/migrations/backfill/custodian-creation-tokens.js';
+import { indexLocations } from '../../src/database/migrations/backfill/location-tokens.js';
 import { openTestDatabase, type Dialect } from '../utils/database.js';
 
 /** The data migrations of the search changes: re-dating by Composition.date, custodian and creation tokens. */
@@ -89,5 +90,25 @@ describe.each<Dialect>(['sqlite', 'postgres'])('search data migrations on %s', (
       Date.parse('2013-02-01T12:30:02Z'),
       Date.parse('2013-02-01T12:30:02Z') + 999,
     ]);
+  });
+
+  it('indexes where the content of DocumentReferences stored before is, so a Binary read finds them', async () => {
+    await insert('pointer-to-binary', null, '2024-03-08T16:25:00Z', '2024-03-08T16:25:00Z');
+    await dataSource.query(`UPDATE document_reference SET resource = ${p(1)} WHERE id = 'pointer-to-binary'`, [
+      JSON.stringify({
+        ...JSON.parse((await read('pointer-to-binary')).resource),
+        content: [{ attachment: { contentType: 'application/pdf', url: 'https://r.example/fhir/Binary/b-1' } }],
+      }),
+    ]);
+    const runner = dataSource.createQueryRunner();
+    try {
+      await indexLocations(runner, dialect === 'postgres');
+    } finally {
+      await runner.release();
+    }
+    const tokens = await dataSource.query<{ code: string; system: string | null }[]>(
+      `SELECT code, system FROM document_reference_token WHERE document_reference_id = 'pointer-to-binary' AND param = 'location'`,
+    );
+    expect(tokens).toEqual([{ code: 'https://r.example/fhir/Binary/b-1', system: null }]);
   });
 });
