@@ -240,8 +240,8 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
  * audit trail (both for /fhir data) do not apply.
  */
 export function registerApiDocs(app: NestFastifyApplication, config: AppConfig): void {
-  const document = buildOpenApiDocument(app, config);
-  SwaggerModule.setup(DOCS_PATH, app, document, {
+  // built on the first request for it, not at boot: scanning every controller takes a tenth of a second
+  SwaggerModule.setup(DOCS_PATH, app, () => buildOpenApiDocument(app, config), {
     jsonDocumentUrl: OPENAPI_JSON_PATH,
     raw: ['json'],
     customSiteTitle: 'FHIR document registry API',
