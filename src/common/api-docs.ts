@@ -72,9 +72,36 @@ export function ApiErrors(...errors: (ErrorStatus | [ErrorStatus, string])[]): M
   );
 }
 
-/** A FHIR resource response in either format. */
-export function ApiFhirResponse(status: number, schema: string, description: string): MethodDecorator {
-  return ApiResponse({ status, description, content: fhirContent(schema) });
+const RESPONSE_HEADERS = {
+  Location: 'The URL of what was created (a versioned URL for versioned resources)',
+  ETag: 'W/"versionId" for versioned resources; a strong hash of the bytes for stored content',
+  'Last-Modified': 'When this version or content was stored',
+  Link: '<DocumentReference URL>; rel="related": the index entry of the document',
+  'Content-Range': 'bytes start-end/size of the part sent',
+};
+
+export type ResponseHeader = keyof typeof RESPONSE_HEADERS;
+
+/** Response headers by name, described once. */
+export function responseHeaders(names: readonly ResponseHeader[]) {
+  return Object.fromEntries(
+    names.map((name) => [name, { description: RESPONSE_HEADERS[name], schema: { type: 'string' } }]),
+  );
+}
+
+/** A FHIR resource response in either format, with the headers it carries. */
+export function ApiFhirResponse(
+  status: number,
+  schema: string,
+  description: string,
+  headers: readonly ResponseHeader[] = [],
+): MethodDecorator {
+  return ApiResponse({
+    status,
+    description,
+    content: fhirContent(schema),
+    ...(headers.length > 0 ? { headers: responseHeaders(headers) } : {}),
+  });
 }
 
 /** A FHIR request body in either format, with examples of the JSON. */

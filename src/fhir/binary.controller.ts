@@ -20,6 +20,7 @@ import {
   FHIR_JSON_TYPE,
   FHIR_XML_TYPE,
   fhirContent,
+  responseHeaders,
   schemaRef,
 } from '../common/api-docs.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -98,7 +99,12 @@ export class BinaryController {
     },
   })
   @ApiPreferReturn()
-  @ApiResponse({ status: 201, description: 'Stored: Location names the Binary', content: fhirContent('Binary') })
+  @ApiResponse({
+    status: 201,
+    description: 'Stored: Location names the Binary',
+    content: fhirContent('Binary'),
+    headers: responseHeaders(['Location', 'ETag', 'Last-Modified']),
+  })
   @ApiErrors(
     [400, 'No body, or a Binary resource without contentType or with data that is not base64'],
     [413, 'The body is larger than MAX_BINARY_BYTES (bytes) or MAX_RESOURCE_BYTES (a Binary resource)'],
@@ -161,6 +167,7 @@ export class BinaryController {
   @ApiResponse({
     status: 200,
     description: 'The bytes, or the Binary resource',
+    headers: responseHeaders(['ETag', 'Last-Modified']),
     content: {
       [ANY_TYPE]: { schema: { description: 'The bytes, in their stored Content-Type' } },
       ...fhirContent('Binary'),
@@ -168,7 +175,8 @@ export class BinaryController {
   })
   @ApiResponse({
     status: 206,
-    description: 'The requested range of the bytes (Content-Range)',
+    description: 'The requested range of the bytes',
+    headers: responseHeaders(['Content-Range', 'ETag', 'Last-Modified']),
     content: { [ANY_TYPE]: { schema: { description: 'Part of the bytes' } } },
   })
   @ApiErrors(

@@ -70,8 +70,18 @@ export class BundleController {
     dischargeSummary: { summary: 'A discharge summary from trust RTG', value: DOCUMENT_BUNDLE_EXAMPLE },
   })
   @ApiPreferReturn()
-  @ApiFhirResponse(201, 'Bundle', 'Stored: Location names the Bundle, Link its DocumentReference')
-  @ApiFhirResponse(200, 'Bundle', 'Already stored (a retry of the same document)')
+  @ApiFhirResponse(201, 'Bundle', 'Stored: Location names the Bundle, Link its DocumentReference', [
+    'Location',
+    'Link',
+    'ETag',
+    'Last-Modified',
+  ])
+  @ApiFhirResponse(200, 'Bundle', 'Already stored (a retry of the same document)', [
+    'Location',
+    'Link',
+    'ETag',
+    'Last-Modified',
+  ])
   @ApiErrors(
     [400, 'The body is not FHIR JSON or XML'],
     [403, 'The Composition names a custodian other than the organisation of the token'],
@@ -136,7 +146,7 @@ export class BundleController {
   @ApiResourceId('Bundle')
   @ApiFormat()
   @ApiIfNoneMatch()
-  @ApiFhirResponse(200, 'Bundle', 'The document')
+  @ApiFhirResponse(200, 'Bundle', 'The document', ['ETag', 'Last-Modified'])
   @ApiErrors(404, [406, 'Neither FHIR format is acceptable'])
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);

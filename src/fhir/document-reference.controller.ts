@@ -65,7 +65,7 @@ export class DocumentReferenceController {
   @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
   @ApiFhirBody('DocumentReference', 'A DocumentReference whose attachment has a url, not data')
   @ApiPreferReturn()
-  @ApiFhirResponse(201, 'DocumentReference', 'Created: Location names version 1')
+  @ApiFhirResponse(201, 'DocumentReference', 'Created: Location names version 1', ['Location', 'ETag', 'Last-Modified'])
   @ApiErrors(
     [400, 'The body is not FHIR JSON or XML'],
     [403, 'The custodian is not the organisation of the token'],
@@ -90,7 +90,7 @@ export class DocumentReferenceController {
   @ApiOperation({ summary: 'Read a DocumentReference (its current version)' })
   @ApiResourceId('DocumentReference')
   @ApiIfNoneMatch()
-  @ApiFhirResponse(200, 'DocumentReference', 'The current version (ETag W/"versionId")')
+  @ApiFhirResponse(200, 'DocumentReference', 'The current version', ['ETag', 'Last-Modified'])
   @ApiErrors(404)
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const { resource: stored, custodianOds } = await this.documentReferences.read(id);
@@ -140,7 +140,7 @@ export class DocumentReferenceController {
   @ApiOperation({ summary: 'Read one version of a DocumentReference' })
   @ApiResourceId('DocumentReference')
   @ApiParam({ name: 'vid', description: 'The versionId', schema: { type: 'string' } })
-  @ApiFhirResponse(200, 'DocumentReference', 'That version')
+  @ApiFhirResponse(200, 'DocumentReference', 'That version', ['ETag', 'Last-Modified'])
   @ApiErrors([404, 'No such DocumentReference or version'])
   async vread(
     @Param('id') id: string,
@@ -169,7 +169,7 @@ export class DocumentReferenceController {
   @ApiFhirBody('DocumentReference', 'The current DocumentReference with status or securityLabel changed')
   @ApiIfMatch()
   @ApiPreferReturn()
-  @ApiFhirResponse(200, 'DocumentReference', 'The new version')
+  @ApiFhirResponse(200, 'DocumentReference', 'The new version', ['ETag', 'Last-Modified'])
   @ApiErrors(
     [400, 'The body is not FHIR JSON or XML, or its id differs from the URL'],
     [403, 'The DocumentReference belongs to another custodian'],
@@ -207,7 +207,7 @@ export class DocumentReferenceController {
   })
   @ApiIfMatch()
   @ApiPreferReturn()
-  @ApiFhirResponse(200, 'DocumentReference', 'The new version')
+  @ApiFhirResponse(200, 'DocumentReference', 'The new version', ['ETag', 'Last-Modified'])
   @ApiErrors(
     [400, 'The body is not a JSON Patch, or an operation does not apply'],
     [403, 'The DocumentReference belongs to another custodian'],

@@ -59,7 +59,7 @@ export class ListController {
   @RequireScope('List', 'r')
   @ApiOperation({ summary: 'Read a SubmissionSet List' })
   @ApiResourceId('List')
-  @ApiFhirResponse(200, 'List', 'The SubmissionSet')
+  @ApiFhirResponse(200, 'List', 'The SubmissionSet', ['ETag', 'Last-Modified'])
   @ApiErrors(404)
   async read(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     const resource = await this.provider.readList(id);

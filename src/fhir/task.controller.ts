@@ -103,7 +103,7 @@ export class TaskController {
   @ApiOperation({ summary: 'Read a delivery Task', description: 'Visible to its owner and requester only.' })
   @ApiResourceId('Task')
   @ApiIfNoneMatch()
-  @ApiFhirResponse(200, 'Task', 'The Task')
+  @ApiFhirResponse(200, 'Task', 'The Task', ['ETag', 'Last-Modified'])
   @ApiErrors([404, 'No such Task, or not one of your organisation'])
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const { row, resource } = await this.tasks.read(id, principalOf(request)?.organization);
@@ -130,7 +130,7 @@ export class TaskController {
     accept: { summary: 'Accept the document (ITK3 30001)', value: TASK_ACCEPT_PATCH_EXAMPLE },
   })
   @ApiIfMatch()
-  @ApiFhirResponse(200, 'Task', 'The answered Task')
+  @ApiFhirResponse(200, 'Task', 'The answered Task', ['ETag', 'Last-Modified'])
   @ApiErrors(...TASK_ANSWER_ERRORS, [415, 'The Content-Type is not application/json-patch+json'])
   async patch(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     if (parseMediaType(request.headers['content-type'])?.type !== 'application/json-patch+json') {
@@ -148,7 +148,7 @@ export class TaskController {
   @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
   @ApiFhirBody('Task', 'The Task as read, with status and statusReason changed')
   @ApiIfMatch()
-  @ApiFhirResponse(200, 'Task', 'The answered Task')
+  @ApiFhirResponse(200, 'Task', 'The answered Task', ['ETag', 'Last-Modified'])
   @ApiErrors(...TASK_ANSWER_ERRORS, 415)
   async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const body = requireBody(request);

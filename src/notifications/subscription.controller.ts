@@ -10,6 +10,7 @@ import {
   type ErrorStatus,
   FHIR_JSON_TYPE,
   fhirContent,
+  responseHeaders,
 } from '../common/api-docs.js';
 import { RESOURCE_CAPABILITIES } from '../fhir/capabilities.js';
 import { SUBSCRIPTION_EXAMPLE } from '../fhir/openapi-examples.js';
@@ -93,6 +94,7 @@ export class SubscriptionController {
     status: 201,
     description: 'Created (status requested until the endpoint is checked)',
     content: fhirContent('Subscription'),
+    headers: responseHeaders(['Location', 'ETag']),
   })
   @ApiErrors(...SUBSCRIPTION_WRITE_ERRORS)
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
@@ -174,7 +176,7 @@ export class SubscriptionController {
   @RequireScope('Subscription', 'r')
   @ApiOperation({ summary: 'Read a Subscription' })
   @ApiResourceId('Subscription')
-  @ApiFhirResponse(200, 'Subscription', 'The Subscription')
+  @ApiFhirResponse(200, 'Subscription', 'The Subscription', ['ETag'])
   @ApiErrors([403, 'Another organisation owns the Subscription'], 404)
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const row = await this.subscriptions.owned(id, principalOf(request));
@@ -190,7 +192,7 @@ export class SubscriptionController {
   @ApiFhirBody('Subscription', 'The whole Subscription (JSON only), id as in the URL', {
     restHook: { summary: 'A rest-hook subscription', value: SUBSCRIPTION_EXAMPLE },
   })
-  @ApiFhirResponse(200, 'Subscription', 'The new version')
+  @ApiFhirResponse(200, 'Subscription', 'The new version', ['ETag'])
   @ApiErrors(...SUBSCRIPTION_WRITE_ERRORS, 404)
   async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const principal = requireDisclosureScope(principalOf(request));

@@ -19,7 +19,10 @@ interface Operation {
   summary?: string;
   security?: Record<string, string[]>[];
   requestBody?: { content: Record<string, { schema?: unknown; examples?: Record<string, { value: unknown }> }> };
-  responses: Record<string, { description: string; content?: Record<string, { schema?: { $ref?: string } }> }>;
+  responses: Record<
+    string,
+    { description: string; content?: Record<string, { schema?: { $ref?: string } }>; headers?: Record<string, unknown> }
+  >;
 }
 interface OpenApi {
   openapi: string;
@@ -167,7 +170,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
     expect(wrong).toEqual([]);
   });
 
-  it('has request examples this server accepts as they stand', async () => {
+  it('has request examples this server accepts as they stand, answered with the headers it promises', async () => {
     const example = (path: string, method: string, type: string) =>
       Object.values(document.paths[path][method].requestBody?.content[type]?.examples ?? {})[0]?.value;
     expect(example('/fhir/Bundle', 'post', FHIR_JSON)).toEqual(DOCUMENT_BUNDLE_EXAMPLE);
@@ -178,6 +181,15 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
     expect(example('/fhir/Task/{id}', 'patch', 'application/json-patch+json')).toEqual(TASK_ACCEPT_PATCH_EXAMPLE);
     expect(example('/auth/token', 'post', 'application/x-www-form-urlencoded')).toEqual(TOKEN_REQUEST_EXAMPLE);
 
+    // a response carries the headers the document promises for its status
+    const missingHeaders: string[] = [];
+    const checkHeaders = (path: string, method: string, response: Response) => {
+      const promised = Object.keys(document.paths[path][method].responses[response.status]?.headers ?? {});
+      missingHeaders.push(
+        ...promised.filter((h) => !response.headers.has(h)).map((h) => `${method} ${path} ${response.status}: ${h}`),
+      );
+    };
+
     // the hospital submits the document
     const submitted = await t.fetch('/fhir/Bundle', {
       method: 'POST',
@@ -186,6 +198,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       body: JSON.stringify(DOCUMENT_BUNDLE_EXAMPLE),
     });
     expect([submitted.status, await submitted.text()]).toEqual([201, expect.any(String)]);
+    checkHeaders('/fhir/Bundle', 'post', submitted);
     const indexUrl = /<([^>]+)>; rel="related"/.exec(submitted.headers.get('link') ?? '')?.[1] ?? '';
     const documentReferenceId = indexUrl.split('/').pop();
 
@@ -210,6 +223,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
         channel: { ...SUBSCRIPTION_EXAMPLE.channel, endpoint: receiver.url('/fhir-notifications') },
       }),
     });
+    checkHeaders('/fhir/Subscription', 'post', subscribed);
     expect([subscribed.status, (await json(subscribed)).resourceType]).toEqual([201, 'Subscription']);
     const inbox = await json(
       await t.fetch(
@@ -226,6 +240,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       headers: { 'content-type': 'application/json-patch+json' },
       body: JSON.stringify(TASK_ACCEPT_PATCH_EXAMPLE),
     });
+    checkHeaders('/fhir/Task/{id}', 'patch', accepted);
     expect([accepted.status, (await json(accepted)).status]).toEqual([200, 'completed']);
 
     // the hospital withdraws it
@@ -235,6 +250,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       headers: { 'content-type': 'application/json-patch+json' },
       body: JSON.stringify(WITHDRAW_PATCH_EXAMPLE),
     });
+    checkHeaders('/fhir/DocumentReference/{id}', 'patch', withdrawn);
     expect([withdrawn.status, (await json(withdrawn)).status]).toEqual([200, 'entered-in-error']);
 
     // the token request is well formed: refused for its made-up signature, not for its shape
@@ -244,6 +260,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       body: new URLSearchParams(TOKEN_REQUEST_EXAMPLE).toString(),
     });
     expect([token.status, (await json(token)).error]).toEqual([401, 'invalid_client']);
+    expect(missingHeaders).toEqual([]);
   });
 
   it('serves swagger-ui at /docs whose scripts and style sheets load, under a policy with no inline script', async () => {
