@@ -305,7 +305,7 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       await browser?.close();
     });
 
-    it('renders every operation under the page policy, and Try it out reaches the API', async () => {
+    it('renders every operation under the page policy, and Try it out reaches the API, with a token when it needs one', async () => {
       const context = await browser.newContext({ baseURL: t.baseUrl });
       const page = await context.newPage();
       const refused: string[] = [];
@@ -332,6 +332,18 @@ describe('the OpenAPI document and swagger-ui at /docs', () => {
       expect(
         await metadata.locator('.live-responses-table tr.response .response-col_status').first().textContent(),
       ).toContain('200');
+
+      // with a token under Authorize, a protected operation answers too
+      await page.locator('.scheme-container .authorize').click();
+      await page.locator('.modal-ux input').fill(await t.token({ org: 'Y12345' }));
+      await page.locator('.modal-ux .auth-btn-wrapper .authorize').click();
+      await page.locator('.modal-ux .auth-btn-wrapper .btn-done').click();
+      const subscriptions = page.locator('#operations-Subscription-SubscriptionController_search');
+      await subscriptions.locator('.opblock-summary').click();
+      await subscriptions.getByRole('button', { name: 'Try it out' }).click();
+      const searched = page.waitForResponse((response) => response.url().startsWith(`${t.baseUrl}/fhir/Subscription`));
+      await subscriptions.getByRole('button', { name: 'Execute' }).click();
+      expect((await searched).status()).toBe(200);
       await page.screenshot({ path: path.join(await screenshotDir('openapi'), 'try-it-out.png') });
       // nothing the page needed was refused by its Content-Security-Policy, and no script failed
       expect(refused).toEqual([]);
