@@ -13,6 +13,7 @@ import { cleanId, correlationIdOf } from './common/request-ids.js';
 import type { AppConfig } from './config/app-config.js';
 import { registerBodyParsing } from './fhir/body-parsing.js';
 import { outcomeBody, registerContentNegotiation } from './fhir/content-negotiation.js';
+import { registerApiDocs } from './fhir/openapi.js';
 import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { logRequest, registerRequestLog } from './fhir/request-log.js';
@@ -102,6 +103,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   registerContentNegotiation(fastify);
   if (config.appRoles.includes('api')) {
     await registerQueueDashboard(app);
+    registerApiDocs(app, config);
   } else {
     serveOperationsOnly(fastify);
   }

@@ -1,4 +1,7 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiFhirResponse, ApiFormat, ApiResourceId, ApiSearchParams } from '../common/api-docs.js';
+import { RESOURCE_CAPABILITIES } from './capabilities.js';
 import type { FastifyReply } from 'fastify';
 import type { AuditEventEntity } from '../audit/audit-event.entity.js';
 import { AuditEventRepository } from '../audit/audit-event.repository.js';
@@ -23,6 +26,7 @@ const visibilityOf = (principal: Principal): AuditVisibility =>
  * The audit trail, read-only over FHIR: search and read, each limited to the caller's organisation unless the token has
  * the admin scope; every write is refused (append-only).
  */
+@ApiTags('AuditEvent')
 @Controller('fhir/AuditEvent')
 export class AuditEventController {
   constructor(
@@ -32,6 +36,14 @@ export class AuditEventController {
 
   @Get()
   @RequireScope('AuditEvent', 's')
+  @ApiOperation({
+    summary: 'Search the audit trail',
+    description: "Your organisation's events only, unless the token has the admin scope. Newest first.",
+  })
+  @ApiSearchParams(RESOURCE_CAPABILITIES.find((c) => c.type === 'AuditEvent')!.searchParams)
+  @ApiFormat()
+  @ApiFhirResponse(200, 'Bundle', 'A searchset Bundle of AuditEvents')
+  @ApiErrors([400, 'A malformed or unknown parameter'], [403, 'The token names no organisation and has no admin scope'])
   async search(
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() principal: Principal,
@@ -61,6 +73,10 @@ export class AuditEventController {
 
   @Get(':id')
   @RequireScope('AuditEvent', 'r')
+  @ApiOperation({ summary: 'Read an AuditEvent' })
+  @ApiResourceId('AuditEvent')
+  @ApiFhirResponse(200, 'AuditEvent', 'The event')
+  @ApiErrors([404, 'No such event, or one of another organisation'])
   async read(
     @Param('id') id: string,
     @CurrentPrincipal() principal: Principal,
@@ -77,12 +93,14 @@ export class AuditEventController {
   // Append-only: the methods exist only to say so with a 405 rather than a 404.
   @Post()
   @Public()
+  @ApiExcludeEndpoint()
   refuseCreate(): never {
     throw methodNotAllowed('AuditEvents are written by the server only; the audit trail is append-only', 'GET');
   }
 
   @Put(['', ':id'])
   @Public()
+  @ApiExcludeEndpoint()
   refuseUpdate(): never {
     throw methodNotAllowed(
       'The audit trail is append-only: an AuditEvent cannot be updated, patched or deleted',
@@ -92,12 +110,14 @@ export class AuditEventController {
 
   @Patch(['', ':id'])
   @Public()
+  @ApiExcludeEndpoint()
   refusePatch(): never {
     return this.refuseUpdate();
   }
 
   @Delete(['', ':id'])
   @Public()
+  @ApiExcludeEndpoint()
   refuseDelete(): never {
     return this.refuseUpdate();
   }

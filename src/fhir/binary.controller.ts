@@ -1,6 +1,28 @@
 import type { IncomingMessage } from 'node:http';
 import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiExcludeEndpoint,
+  ApiHeader,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import {
+  ANY_TYPE,
+  ApiErrors,
+  ApiFormat,
+  ApiIfNoneMatch,
+  ApiPreferReturn,
+  ApiResourceId,
+  FHIR_JSON_TYPE,
+  FHIR_XML_TYPE,
+  fhirContent,
+  responseHeaders,
+  schemaRef,
+} from '../common/api-docs.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import {
@@ -47,6 +69,7 @@ function negotiateBinary(request: FastifyRequest, contentType: string, id: strin
 }
 
 /** FHIR Binary: raw bytes streamed in and out, or the base64 Binary resource for small objects. */
+@ApiTags('Binary')
 @Controller('fhir/Binary')
 export class BinaryController {
   constructor(
@@ -58,6 +81,37 @@ export class BinaryController {
   @Post()
   @RouteConfig(STREAMED_BODY)
   @RequireScope('Binary', 'c')
+  @ApiOperation({
+    summary: 'Store bytes as a Binary',
+    description:
+      'The body is the content itself, of any media type, streamed to the blob store (up to MAX_BINARY_BYTES); ' +
+      'or a FHIR Binary resource (application/fhir+json or +xml) with base64 data. The answer is the Binary ' +
+      'resource without its data.',
+  })
+  @ApiConsumes(ANY_TYPE, FHIR_JSON_TYPE, FHIR_XML_TYPE)
+  @ApiBody({
+    required: true,
+    description: 'The bytes (any Content-Type), or a Binary resource with contentType and base64 data',
+    schema: schemaRef('Binary'),
+    examples: {
+      resource: {
+        summary: 'A Binary resource',
+        value: { resourceType: 'Binary', contentType: 'text/plain', data: 'SGVsbG8sIEdQLg==' },
+      },
+    },
+  })
+  @ApiPreferReturn()
+  @ApiResponse({
+    status: 201,
+    description: 'Stored: Location names the Binary',
+    content: fhirContent('Binary'),
+    headers: responseHeaders(['Location', 'ETag', 'Last-Modified']),
+  })
+  @ApiErrors(
+    [400, 'No body, or a Binary resource without contentType or with data that is not base64'],
+    [413, 'The body is larger than MAX_BINARY_BYTES (bytes) or MAX_RESOURCE_BYTES (a Binary resource)'],
+    [415, 'No Content-Type'],
+  )
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const mediaType = parseMediaType(request.headers['content-type']);
     if (!mediaType) {
@@ -101,6 +155,37 @@ export class BinaryController {
   @Get(':id')
   @RouteConfig(OWN_NEGOTIATION)
   @RequireScope('Binary', 'r')
+  @ApiOperation({
+    summary: 'Read a Binary',
+    description:
+      'The bytes in their own media type (Range requests supported, If-Range honoured); with Accept (or _format) ' +
+      'a FHIR type, the Binary resource with base64 data, up to MAX_RESOURCE_BYTES.',
+  })
+  @ApiResourceId('Binary')
+  @ApiFormat()
+  @ApiHeader({ name: 'Range', required: false, description: 'One byte range, e.g. bytes=0-1023' })
+  @ApiHeader({ name: 'If-Range', required: false, description: 'The ETag the range applies to' })
+  @ApiIfNoneMatch()
+  @ApiResponse({
+    status: 200,
+    description: 'The bytes, or the Binary resource',
+    headers: responseHeaders(['ETag', 'Last-Modified']),
+    content: {
+      [ANY_TYPE]: { schema: { description: 'The bytes, in their stored Content-Type' } },
+      ...fhirContent('Binary'),
+    },
+  })
+  @ApiResponse({
+    status: 206,
+    description: 'The requested range of the bytes',
+    headers: responseHeaders(['Content-Range', 'ETag', 'Last-Modified']),
+    content: { [ANY_TYPE]: { schema: { description: 'Part of the bytes' } } },
+  })
+  @ApiErrors(
+    404,
+    [406, 'Accept names neither the stored type nor a FHIR type, or the Binary is too large for base64'],
+    416,
+  )
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const row = await this.binaries.getBinary(id);
     const contentType = servedContentType(row.contentType);
@@ -163,18 +248,21 @@ export class BinaryController {
   // Immutable content: the methods exist only to say so with a 405 rather than a 404.
   @Put(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refuseUpdate(): never {
     throw methodNotAllowed('Binaries are immutable: a stored Binary cannot be updated, patched or deleted', 'GET');
   }
 
   @Patch(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refusePatch(): never {
     return this.refuseUpdate();
   }
 
   @Delete(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refuseDelete(): never {
     return this.refuseUpdate();
   }

@@ -1,5 +1,18 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
+import { ApiConsumes, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiErrors,
+  ApiFhirBody,
+  ApiFhirResponse,
+  ApiFormat,
+  ApiIfNoneMatch,
+  ApiPreferReturn,
+  ApiResourceId,
+  FHIR_JSON_TYPE,
+  FHIR_XML_TYPE,
+} from '../common/api-docs.js';
+import { DOCUMENT_BUNDLE_EXAMPLE } from './openapi-examples.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed } from '../common/fhir-error.js';
@@ -35,6 +48,7 @@ function bundleCandidates(stored: { format: FhirFormat; mediaType: string }): st
 }
 
 /** FHIR document Bundles: submitted once, read back byte for byte, never changed. */
+@ApiTags('Bundle')
 @Controller('fhir/Bundle')
 export class BundleController {
   constructor(
@@ -45,6 +59,37 @@ export class BundleController {
 
   @Post()
   @RequireScope('Bundle', 'c')
+  @ApiOperation({
+    summary: 'Submit a FHIR document',
+    description:
+      'Stores a document Bundle (R4 or STU3, JSON or XML) byte for byte and indexes it as a DocumentReference ' +
+      '(Link header, rel=related). A retry of a stored document (same identifier, same bytes) answers 200.',
+  })
+  @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
+  @ApiFhirBody('Bundle', 'A FHIR document Bundle (type document, Composition first)', {
+    dischargeSummary: { summary: 'A discharge summary from trust RTG', value: DOCUMENT_BUNDLE_EXAMPLE },
+  })
+  @ApiPreferReturn()
+  @ApiFhirResponse(201, 'Bundle', 'Stored: Location names the Bundle, Link its DocumentReference', [
+    'Location',
+    'Link',
+    'ETag',
+    'Last-Modified',
+  ])
+  @ApiFhirResponse(200, 'Bundle', 'Already stored (a retry of the same document)', [
+    'Location',
+    'Link',
+    'ETag',
+    'Last-Modified',
+  ])
+  @ApiErrors(
+    [400, 'The body is not FHIR JSON or XML'],
+    [403, 'The Composition names a custodian other than the organisation of the token'],
+    [409, 'The identifier is already used by another document, or the replaced document is not current'],
+    413,
+    [415, 'The Content-Type is not a FHIR JSON or XML media type'],
+    [422, 'The Bundle breaks a FHIR document rule (e.g. bdl-9, Composition first, references that resolve)'],
+  )
   async submit(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const mediaType = parseMediaType(request.headers['content-type']);
     const format = requireFhirFormat(mediaType);
@@ -92,6 +137,17 @@ export class BundleController {
   @Get(':id')
   @RouteConfig(OWN_NEGOTIATION)
   @RequireScope('Bundle', 'r')
+  @ApiOperation({
+    summary: 'Read a stored document',
+    description:
+      'The stored bytes when Accept allows their format (or is absent), else the document converted to the FHIR ' +
+      'format asked for (Accept or _format), with its own strong ETag.',
+  })
+  @ApiResourceId('Bundle')
+  @ApiFormat()
+  @ApiIfNoneMatch()
+  @ApiFhirResponse(200, 'Bundle', 'The document', ['ETag', 'Last-Modified'])
+  @ApiErrors(404, [406, 'Neither FHIR format is acceptable'])
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const bundle = await this.documents.getBundle(id);
     const index = await this.documents.indexOf(bundle.id);
@@ -148,18 +204,21 @@ export class BundleController {
   // Immutable content: the methods exist only to say so with a 405 rather than a 404.
   @Put(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refuseUpdate(): never {
     throw methodNotAllowed('Documents are immutable: a stored Bundle cannot be updated, patched or deleted', 'GET');
   }
 
   @Patch(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refusePatch(): never {
     return this.refuseUpdate();
   }
 
   @Delete(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refuseDelete(): never {
     return this.refuseUpdate();
   }

@@ -1,5 +1,19 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
+import { ApiConsumes, ApiExcludeEndpoint, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiErrors,
+  ApiFhirBody,
+  ApiFhirResponse,
+  ApiIfMatch,
+  ApiIfNoneMatch,
+  ApiPreferReturn,
+  ApiResourceId,
+  FHIR_JSON_TYPE,
+  FHIR_XML_TYPE,
+  JSON_PATCH_TYPE,
+} from '../common/api-docs.js';
+import { WITHDRAW_PATCH_EXAMPLE } from './openapi-examples.js';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireScope } from '../auth/access-rule.decorator.js';
@@ -32,6 +46,7 @@ function requireBody(request: FastifyRequest): Buffer {
 }
 
 /** The registry's DocumentReferences: read, history, withdraw (PUT/PATCH), and NRL-style pointers (POST). */
+@ApiTags('DocumentReference')
 @Controller('fhir/DocumentReference')
 export class DocumentReferenceController {
   constructor(
@@ -41,6 +56,24 @@ export class DocumentReferenceController {
 
   @Post()
   @RequireScope('DocumentReference', 'c')
+  @ApiOperation({
+    summary: 'Register a pointer',
+    description:
+      'NRL-style: a DocumentReference pointing at content held elsewhere (content.attachment.url), created as ' +
+      'version 1 for the organisation of the token (the custodian).',
+  })
+  @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
+  @ApiFhirBody('DocumentReference', 'A DocumentReference whose attachment has a url, not data')
+  @ApiPreferReturn()
+  @ApiFhirResponse(201, 'DocumentReference', 'Created: Location names version 1', ['Location', 'ETag', 'Last-Modified'])
+  @ApiErrors(
+    [400, 'The body is not FHIR JSON or XML'],
+    [403, 'The custodian is not the organisation of the token'],
+    [409, 'The identifier is already registered'],
+    413,
+    415,
+    [422, 'The pointer breaks a rule (no attachment url, unknown subject, inline data)'],
+  )
   async create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
     const stored = await this.documentReferences.createPointer(
@@ -54,6 +87,11 @@ export class DocumentReferenceController {
 
   @Get(':id')
   @RequireScope('DocumentReference', 'r')
+  @ApiOperation({ summary: 'Read a DocumentReference (its current version)' })
+  @ApiResourceId('DocumentReference')
+  @ApiIfNoneMatch()
+  @ApiFhirResponse(200, 'DocumentReference', 'The current version', ['ETag', 'Last-Modified'])
+  @ApiErrors(404)
   async read(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const { resource: stored, custodianOds } = await this.documentReferences.read(id);
     const resource = audited(request, stored, custodianOds);
@@ -68,6 +106,10 @@ export class DocumentReferenceController {
 
   @Get(':id/_history')
   @RequireScope('DocumentReference', 'r')
+  @ApiOperation({ summary: 'The version history of a DocumentReference', description: 'Newest first.' })
+  @ApiResourceId('DocumentReference')
+  @ApiFhirResponse(200, 'Bundle', 'A history Bundle')
+  @ApiErrors(404)
   async history(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const versions = await this.documentReferences.history(id);
     // every version names the same patient and custodian: the newest one stands for them
@@ -95,6 +137,11 @@ export class DocumentReferenceController {
 
   @Get(':id/_history/:vid')
   @RequireScope('DocumentReference', 'r')
+  @ApiOperation({ summary: 'Read one version of a DocumentReference' })
+  @ApiResourceId('DocumentReference')
+  @ApiParam({ name: 'vid', description: 'The versionId', schema: { type: 'string' } })
+  @ApiFhirResponse(200, 'DocumentReference', 'That version', ['ETag', 'Last-Modified'])
+  @ApiErrors([404, 'No such DocumentReference or version'])
   async vread(
     @Param('id') id: string,
     @Param('vid') vid: string,
@@ -111,6 +158,28 @@ export class DocumentReferenceController {
   /** Withdraw or relabel with a whole resource: only status and securityLabel may differ. */
   @Put(':id')
   @RequireScope('DocumentReference', 'u')
+  @ApiOperation({
+    summary: 'Withdraw or relabel with a whole resource',
+    description:
+      'Only status (current -> entered-in-error) and securityLabel may differ from the current version; the ' +
+      "custodian's organisation only.",
+  })
+  @ApiResourceId('DocumentReference')
+  @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
+  @ApiFhirBody('DocumentReference', 'The current DocumentReference with status or securityLabel changed')
+  @ApiIfMatch()
+  @ApiPreferReturn()
+  @ApiFhirResponse(200, 'DocumentReference', 'The new version', ['ETag', 'Last-Modified'])
+  @ApiErrors(
+    [400, 'The body is not FHIR JSON or XML, or its id differs from the URL'],
+    [403, 'The DocumentReference belongs to another custodian'],
+    404,
+    [409, 'The document is no longer current'],
+    412,
+    413,
+    415,
+    [422, 'A change other than status or securityLabel'],
+  )
   async update(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const resource = this.parseResource(request);
     const next = await this.documentReferences.change({
@@ -127,6 +196,28 @@ export class DocumentReferenceController {
   /** Withdraw or relabel with a JSON Patch (application/json-patch+json). */
   @Patch(':id')
   @RequireScope('DocumentReference', 'u')
+  @ApiOperation({
+    summary: 'Withdraw or relabel with a JSON Patch',
+    description: 'The same rule as PUT: only status and securityLabel may change.',
+  })
+  @ApiResourceId('DocumentReference')
+  @ApiConsumes(JSON_PATCH_TYPE)
+  @ApiFhirBody('JsonPatch', 'An RFC 6902 JSON Patch', {
+    withdraw: { summary: 'Withdraw (entered-in-error)', value: WITHDRAW_PATCH_EXAMPLE },
+  })
+  @ApiIfMatch()
+  @ApiPreferReturn()
+  @ApiFhirResponse(200, 'DocumentReference', 'The new version', ['ETag', 'Last-Modified'])
+  @ApiErrors(
+    [400, 'The body is not a JSON Patch, or an operation does not apply'],
+    [403, 'The DocumentReference belongs to another custodian'],
+    404,
+    [409, 'The document is no longer current'],
+    412,
+    413,
+    [415, 'The Content-Type is not application/json-patch+json'],
+    [422, 'A change other than status or securityLabel'],
+  )
   async patch(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const mediaType = parseMediaType(request.headers['content-type']);
     if (mediaType?.type !== 'application/json-patch+json') {
@@ -146,6 +237,7 @@ export class DocumentReferenceController {
 
   @Delete(':id')
   @Public()
+  @ApiExcludeEndpoint()
   refuseDelete(): never {
     throw methodNotAllowed(
       'DocumentReferences are not deleted: withdraw one by setting status to entered-in-error (PATCH or PUT)',

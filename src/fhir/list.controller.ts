@@ -1,4 +1,7 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiFhirResponse, ApiFormat, ApiResourceId, ApiSearchParams } from '../common/api-docs.js';
+import { RESOURCE_CAPABILITIES } from './capabilities.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
 import { RequireScope } from '../auth/access-rule.decorator.js';
@@ -10,6 +13,7 @@ import { requireSearchScope } from './search-scope.js';
 import { principalOf } from '../auth/principal.js';
 
 /** SubmissionSet Lists from ITI-65 submissions: read, and IHE MHD ITI-66 Find Lists. */
+@ApiTags('List')
 @Controller('fhir/List')
 export class ListController {
   constructor(
@@ -19,6 +23,17 @@ export class ListController {
 
   @Get()
   @RequireScope('List', 's')
+  @ApiOperation({
+    summary: 'Find SubmissionSets (IHE MHD ITI-66)',
+    description: 'Newest first; _count (default 20, at most 500) limits the page. A search must name a patient or _id.',
+  })
+  @ApiSearchParams([
+    ...RESOURCE_CAPABILITIES.find((c) => c.type === 'List')!.searchParams,
+    { name: '_count', documentation: 'Page size: default 20, at most 500' },
+  ])
+  @ApiFormat()
+  @ApiFhirResponse(200, 'Bundle', 'A searchset Bundle of Lists')
+  @ApiErrors([400, 'A malformed value, a search that names no patient or _id, or an unknown parameter under strict'])
   async search(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const question = request.url.indexOf('?');
     const params = question < 0 ? [] : [...new URLSearchParams(request.url.slice(question + 1))];
@@ -42,6 +57,10 @@ export class ListController {
 
   @Get(':id')
   @RequireScope('List', 'r')
+  @ApiOperation({ summary: 'Read a SubmissionSet List' })
+  @ApiResourceId('List')
+  @ApiFhirResponse(200, 'List', 'The SubmissionSet', ['ETag', 'Last-Modified'])
+  @ApiErrors(404)
   async read(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     const resource = await this.provider.readList(id);
     const meta = resource.meta as { versionId: string; lastUpdated: string };

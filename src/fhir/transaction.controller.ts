@@ -1,4 +1,7 @@
 import { Controller, Post, Req, Res } from '@nestjs/common';
+import { ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiFhirBody, ApiFhirResponse, FHIR_JSON_TYPE, FHIR_XML_TYPE } from '../common/api-docs.js';
+import { SYSTEM_INTERACTIONS } from './capabilities.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../common/fhir-error.js';
 import { operationOutcome } from '../common/operation-outcome.js';
@@ -15,12 +18,29 @@ import { sendResource } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 
 /** The system endpoint: a transaction Bundle, which here is an IHE MHD ITI-65 Provide Document Bundle. */
+@ApiTags('System')
 @Controller('fhir')
 export class TransactionController {
   constructor(private readonly provider: ProvideService) {}
 
   @Post()
   @RequireScope('DocumentReference', 'c')
+  @ApiOperation({
+    summary: 'Provide Document Bundle (IHE MHD ITI-65)',
+    description: SYSTEM_INTERACTIONS[0].documentation,
+  })
+  @ApiConsumes(FHIR_JSON_TYPE, FHIR_XML_TYPE)
+  @ApiFhirBody('Bundle', 'A transaction Bundle: a SubmissionSet List, DocumentReferences and their content')
+  @ApiFhirResponse(200, 'Bundle', 'A transaction-response Bundle, one entry per request entry')
+  @ApiErrors(
+    [400, 'The body does not parse, or is not a transaction Bundle'],
+    [403, 'The Bundle carries Binary or Bundle entries the token may not create, or another custodian'],
+    [404, 'A DocumentReference to be replaced is not known'],
+    [409, 'An identifier is already registered, or appears twice'],
+    413,
+    415,
+    [422, 'The Bundle breaks an MHD rule (entries, references, the SubmissionSet)'],
+  )
   async transaction(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const format = requireFhirFormat(parseMediaType(request.headers['content-type']));
     if (!Buffer.isBuffer(request.body) || request.body.length === 0) {

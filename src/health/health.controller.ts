@@ -6,6 +6,8 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { schemaRef } from '../common/api-docs.js';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../auth/access-rule.decorator.js';
@@ -13,6 +15,8 @@ import { AppConfig } from '../config/app-config.js';
 import { NotificationOutboxRepository } from '../notifications/notification-outbox.repository.js';
 import { NotificationQueue } from '../notifications/notification-queue.service.js';
 import { BlobStore } from '../storage/blob-store.js';
+
+const HEALTH_JSON = { 'application/json': { schema: schemaRef('HealthCheck') } };
 
 // Each check gives up after this long, so that a probe answers within about a second whatever hangs.
 export const CHECK_TIMEOUT_MS = 1000;
@@ -22,6 +26,7 @@ export const CHECK_TIMEOUT_MS = 1000;
  * blob store; Redis and the outbox lag only delay notifications (events wait in the outbox), so they are reported
  * as degraded and readiness stays 200.
  */
+@ApiTags('Operations')
 @Controller('health')
 @Public()
 export class HealthController {
@@ -38,13 +43,28 @@ export class HealthController {
 
   /** The process is up and its event loop turns; no dependency is asked. */
   @Get('live')
-  @HealthCheck()
+  // documented here rather than by terminus, whose decorator documents only when it can require() @nestjs/swagger
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiResponse({ status: 200, description: 'Alive', content: HEALTH_JSON })
+  @ApiOperation({ summary: 'Liveness', description: 'The process is up; no dependency is asked.' })
   async live(@Res() reply: FastifyReply): Promise<void> {
     await this.answer(reply, () => this.health.check([]));
   }
 
   @Get('ready')
-  @HealthCheck()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiResponse({ status: 200, description: 'Ready (some dependencies may be degraded)', content: HEALTH_JSON })
+  @ApiResponse({
+    status: 503,
+    description: 'Not ready: the database or blob store does not answer',
+    content: HEALTH_JSON,
+  })
+  @ApiOperation({
+    summary: 'Readiness',
+    description:
+      'The database and blob store answer (503 when either does not, within a second each); Redis and the outbox ' +
+      'lag are reported as degraded without failing readiness.',
+  })
   async ready(@Res() reply: FastifyReply): Promise<void> {
     await this.answer(reply, () =>
       this.health.check([

@@ -1,5 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-docs.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/access-rule.decorator.js';
 import { unauthorized } from '../common/fhir-error.js';
@@ -13,6 +15,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 /** Prometheus metrics of this process (prom-client). Open unless METRICS_TOKEN is set. */
+@ApiTags('Operations')
 @Controller('metrics')
 export class MetricsController {
   constructor(
@@ -22,6 +25,16 @@ export class MetricsController {
 
   @Get()
   @Public()
+  @ApiOperation({
+    summary: 'Prometheus metrics',
+    description: 'Open unless METRICS_TOKEN is set; then it needs Authorization: Bearer <METRICS_TOKEN>.',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'Metrics in the Prometheus text format',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiErrors([401, 'METRICS_TOKEN is set and the request does not carry it'])
   async scrape(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     if (this.config.metricsToken) {
       const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';

@@ -1,4 +1,5 @@
 import { Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setPrincipal } from '../auth/principal.js';
 import { FhirError } from '../common/fhir-error.js';
@@ -26,6 +27,8 @@ const ODS_CODE = /^[A-Za-z0-9]{3,10}$/;
 const OIDC_PATH = '/app/auth';
 
 /** Signing in and out of the viewer: the local issuer's form, or OpenID Connect with an external provider. */
+// HTML pages for people with a session cookie, not the API: left out of /docs
+@ApiExcludeController()
 @Controller('app')
 @ViewerPages()
 export class SignInController {

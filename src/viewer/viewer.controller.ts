@@ -1,4 +1,5 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/access-rule.decorator.js';
 import { notFound } from '../common/fhir-error.js';
@@ -22,6 +23,8 @@ const CSS_ETAG = assetEtag(STYLESHEET);
 const JS_ETAG = assetEtag(SCRIPT);
 
 /** The style sheet and script: the same for everyone, so no session and no cookies (they may be cached). */
+// HTML pages for people with a session cookie, not the API: left out of /docs
+@ApiExcludeController()
 @Controller('app/static')
 @Public()
 export class ViewerAssetsController {
@@ -52,6 +55,8 @@ export class ViewerAssetsController {
 }
 
 /** `/` is the clinician viewer. */
+// HTML pages for people with a session cookie, not the API: left out of /docs
+@ApiExcludeController()
 @Controller()
 export class RootController {
   @Get()
@@ -62,6 +67,8 @@ export class RootController {
 }
 
 /** The clinician viewer: find a patient's documents, open one, see its history. Thin: ViewerService does the work. */
+// HTML pages for people with a session cookie, not the API: left out of /docs
+@ApiExcludeController()
 @Controller('app')
 @ViewerPages()
 export class ViewerController {
