@@ -52,8 +52,17 @@ export abstract class BlobStore {
   /** Removes an object for good. Only the audited administrative purge may call this. */
   abstract purge(ref: BlobRef): Promise<void>;
 
-  /** Keys of objects written before `olderThan`, for the orphan sweep (objects no registry row points at). */
-  abstract listKeys(olderThan: Date): AsyncIterable<string>;
+  /**
+   * Objects last written before `olderThan`, in pages as the store lists them (a directory, a ListObjectsV2 page),
+   * for the orphan sweep. Only keys of the shape `put` makes: foreign files and writes in progress are never listed.
+   */
+  abstract list(olderThan: Date): AsyncIterable<ListedBlob>;
+}
+
+/** One object as a listing sees it. */
+export interface ListedBlob extends BlobRef {
+  readonly size: number;
+  readonly lastModified: Date;
 }
 
 export class BlobTooLargeError extends Error {
