@@ -25,6 +25,8 @@ import { SmartClients1796013332497 } from './migrations/postgres/1796013332497-S
 import { SmartClients1796013331609 } from './migrations/sqlite/1796013331609-SmartClients.js';
 import { DeliveryTasks1796014998585 } from './migrations/postgres/1796014998585-DeliveryTasks.js';
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
+import { PurgedBlobs1796024684867 } from './migrations/postgres/1796024684867-PurgedBlobs.js';
+import { PurgedBlobs1796024683495 } from './migrations/sqlite/1796024683495-PurgedBlobs.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -41,6 +43,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000000,
   SmartClients1796013331609,
   DeliveryTasks1796014994228,
+  PurgedBlobs1796024683495,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -56,4 +59,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000001,
   SmartClients1796013332497,
   DeliveryTasks1796014998585,
+  PurgedBlobs1796024684867,
 ];

@@ -123,6 +123,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
       ...blobColumns(stored[i]),
       ownerOds: plan.ownerOds,
       createdAt: plan.now.getTime(),
+      purgedAt: null,
     }));
     const documentRows: DocumentBundleEntity[] = plan.documents.map((document, i) => ({
       id: document.id,
@@ -133,6 +134,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
       ...blobColumns(stored[plan.binaries.length + i]),
       custodianOds: plan.ownerOds,
       createdAt: plan.now.getTime(),
+      purgedAt: null,
     }));
     try {
       const result = await this.committer.run(async (manager) => {
