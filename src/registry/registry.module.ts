@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { BinaryRepository } from './binary.repository.js';
+import { BlobReferenceRepository } from './blob-reference.repository.js';
+import { BlobSweepService } from './blob-sweep.service.js';
 import { BinaryService } from './binary.service.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { DeliveryTaskService } from './delivery-task.service.js';
@@ -10,6 +12,7 @@ import { DocumentReferenceRepository } from './document-reference.repository.js'
 import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
 import { DocumentService } from './document.service.js';
 import { DocumentWriter } from './document-writer.js';
+import { DocumentPurgeService } from './document-purge.service.js';
 import { DocumentReferenceService } from './document-reference.service.js';
 import { REGISTRY_ENTITIES } from './entities.js';
 import { ProvideService } from './provide.service.js';
@@ -31,6 +34,9 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     SubmissionSetRepository,
     DeliveryTaskRepository,
     DeliveryTaskService,
+    DocumentPurgeService,
+    BlobReferenceRepository,
+    BlobSweepService,
   ],
   exports: [
     DocumentService,
@@ -40,6 +46,8 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DocumentReferenceSearchRepository,
     ProvideService,
     DeliveryTaskService,
+    DocumentPurgeService,
+    BlobSweepService,
   ],
 })
 export class RegistryModule {}

@@ -24,7 +24,7 @@ export interface ByteRange {
 
 /**
  * Write-once storage for document and binary bytes. Objects are never overwritten: `put` always
- * creates a new key, and only `purge` (the audited administrative path) removes one.
+ * creates a new key, and only `purge` (the audited administrative paths) removes one.
  */
 export abstract class BlobStore {
   /**
@@ -49,7 +49,7 @@ export abstract class BlobStore {
    */
   abstract probe(signal?: AbortSignal): Promise<void>;
 
-  /** Removes an object for good. Only the audited administrative purge may call this. */
+  /** Removes an object for good. Only the audited administrative paths (document purge, orphan sweep) call this. */
   abstract purge(ref: BlobRef): Promise<void>;
 
   /**
