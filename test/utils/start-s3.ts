@@ -1,6 +1,6 @@
 import crypto, { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, utimes } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,8 @@ export interface TestS3 {
   readonly secretAccessKey: string;
   /** Multipart uploads begun in the bucket and neither completed nor aborted. */
   pendingMultipartUploads(): Promise<number>;
+  /** Back-dates an object: s3rver reports its file's mtime as LastModified (an orphan written days ago). */
+  setLastModified(key: string, when: Date): Promise<void>;
   /** An outage: stops listening and drops every open connection; the objects stay. */
   halt(): Promise<void>;
   /** Ends an outage: listens again on the same port, over the same objects. */
@@ -88,6 +90,9 @@ export async function startS3(): Promise<TestS3> {
     async pendingMultipartUploads() {
       const entries = await readdir(internals.store.getResourcePath(bucket, undefined, 'uploads')).catch(() => []);
       return entries.filter((name) => /^[0-9a-f]+$/.test(name)).length;
+    },
+    async setLastModified(key, when) {
+      await utimes(internals.store.getResourcePath(bucket, key, 'object'), when, when);
     },
     async halt() {
       const running = current;
