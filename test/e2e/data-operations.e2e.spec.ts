@@ -245,4 +245,38 @@ describe.each(BACKENDS)('data operations on %s with %s blobs', (database, blobSt
     expect((await json(gone)).issue[0].code).toBe('deleted');
     expect(await blobs.exists({ key: binaryKey })).toBe(false);
   }, 180_000);
+
+  it('offers the purge to operators over HTTP: POST DocumentReference/{id}/$purge with the admin scope and a reason', async () => {
+    const document = await submitDocument();
+    const purge = (body: unknown, scope: string) =>
+      t.fetch(`/fhir/DocumentReference/${document.documentReferenceId}/$purge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(body),
+        scope,
+      });
+    const withReason = { resourceType: 'Parameters', parameter: [{ name: 'reason', valueString: 'Duplicate upload' }] };
+
+    expect((await purge(withReason, 'system/*.cruds')).status).toBe(403);
+    const noReason = await purge({ resourceType: 'Parameters', parameter: [] }, 'admin');
+    expect([noReason.status, (await json(noReason)).issue[0].code]).toEqual([400, 'required']);
+    expect((await t.fetch(`/fhir/Bundle/${document.bundleId}`)).status).toBe(200);
+
+    const done = await purge(withReason, 'admin');
+
+    expect(done.status).toBe(200);
+    expect((await json(done)).issue[0].diagnostics).toContain(
+      `Purged DocumentReference/${document.documentReferenceId}`,
+    );
+    expect((await t.fetch(`/fhir/Bundle/${document.bundleId}`)).status).toBe(410);
+    const index = await json(await t.fetch(`/fhir/DocumentReference/${document.documentReferenceId}`));
+    expect([index.status, index.description]).toEqual([
+      'entered-in-error',
+      expect.stringContaining('Duplicate upload'),
+    ]);
+    const purges = (await auditEvents(`entity=DocumentReference/${document.documentReferenceId}&action=D`)).filter(
+      (e) => subtypeOf(e) === 'purge',
+    );
+    expect(purges.map((e) => [e.outcome, e.purposeOfEvent])).toEqual([['0', [{ text: 'Duplicate upload' }]]]);
+  }, 180_000);
 });
