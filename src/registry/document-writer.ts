@@ -276,9 +276,13 @@ export class DocumentWriter implements OnApplicationBootstrap {
       }
       const current = parseStored(row);
       const { bundleIds, binaryIds } = storedContentOf(current, row.bundleId, this.config.baseUrl);
-      const bundles = (await Promise.all(bundleIds.map((bundleId) => this.bundles.findById(bundleId, manager)))).filter(
-        (bundle) => bundle !== null,
-      );
+      const bundles: DocumentBundleEntity[] = [];
+      for (const bundleId of bundleIds) {
+        const bundle = await this.bundles.findById(bundleId, manager);
+        if (bundle) {
+          bundles.push(bundle);
+        }
+      }
       const binaries = await this.binaries.findByIds(binaryIds, manager);
       const changed = !isPurged(current);
       let result = current;
