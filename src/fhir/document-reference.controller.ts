@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config.js';
-import { invalid, methodNotAllowed, notFound, unsupportedMediaType } from '../common/fhir-error.js';
+import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
 import { Public, RequireAdmin, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
@@ -160,17 +160,9 @@ export class DocumentReferenceController {
    * `$purge` (operators, admin scope): legal erasure of the document's bytes, with a mandatory reason. The
    * DocumentReference stays, entered-in-error with the reason; its Bundle and Binaries answer 410 Gone.
    */
-  @Post(':id/:operation')
+  @Post(':id/$purge')
   @RequireAdmin()
-  async operation(
-    @Param('id') id: string,
-    @Param('operation') operation: string,
-    @Req() request: FastifyRequest,
-    @Res() reply: FastifyReply,
-  ): Promise<void> {
-    if (operation !== '$purge') {
-      throw notFound(`DocumentReference has no operation ${operation.slice(0, 64)}`);
-    }
+  async purge(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const reason = purgeReasonParameter(this.parseResource(request));
     const result = await this.purges.purge(id, reason, actorOf(request));
     auditContext(request).recorded = true; // with the rows, in the writer's transaction
