@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import type { FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/principal.js';
 import { correlationIdOf } from '../common/request-ids.js';
@@ -68,6 +70,20 @@ export function actorOf(request: FastifyRequest): Actor {
     requestId: bounded(String(request.id)),
     correlationId: correlationIdOf(request),
   };
+}
+
+/**
+ * An operator running an administrative command on a server host (no token, no HTTP request): the command and the
+ * account that ran it stand as the client, the host as the network address, and a fresh id as the request id.
+ */
+export function operatorActor(command: string): Actor {
+  let account = 'unknown account';
+  try {
+    account = userInfo().username;
+  } catch {
+    // a uid without a passwd entry (some containers)
+  }
+  return { clientId: bounded(`${command} (${account})`), ip: hostname().slice(0, 64), requestId: randomUUID() };
 }
 
 /** The audit context of a request, created on first use; handlers add what they touched to it. */

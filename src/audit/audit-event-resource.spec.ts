@@ -150,4 +150,29 @@ describe('buildAuditEvent', () => {
       { system: 'urn:fhir-document-registry:audit-subtype', code: 'withdraw' },
     ]);
   });
+
+  it("records an operator's reason as purposeOfEvent and a job's counts as details of a Job entity", () => {
+    const event = build({
+      action: 'D',
+      subtype: 'blob-sweep',
+      reason: 'court order 123',
+      details: [
+        { type: 'listed', value: '12' },
+        { type: 'removed', value: '3' },
+      ],
+    });
+
+    expect(event.purposeOfEvent).toEqual([{ text: 'court order 123' }]);
+    expect(event.subtype).toEqual([{ system: 'urn:fhir-document-registry:audit-subtype', code: 'blob-sweep' }]);
+    expect(event.entity).toContainEqual({
+      what: { display: 'blob-sweep' },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '20', display: 'Job' },
+      detail: [
+        { type: 'listed', valueString: '12' },
+        { type: 'removed', valueString: '3' },
+      ],
+    });
+    expect(build({}).purposeOfEvent).toBeUndefined();
+  });
 });

@@ -24,6 +24,10 @@ export interface AuditInput {
   transaction?: IheTransaction;
   /** For an event that stands for several alike requests (refusals counted per address and window). */
   aggregate?: { count: number; start: Date; end: Date };
+  /** Why an operator did this (a purge's legal ground): AuditEvent.purposeOfEvent text. */
+  reason?: string;
+  /** What an administrative job found and did (a sweep's counts): details of a Job entity. */
+  details?: { type: string; value: string }[];
 }
 
 /** This server, as the observer of every event. */
@@ -90,6 +94,7 @@ const ENTITY_ROLES: Record<NonNullable<AuditEntity['role']>, Coding> = {
   document: { system: OBJECT_ROLE, code: '3', display: 'Report' },
   query: { system: OBJECT_ROLE, code: '24', display: 'Query' },
 };
+const JOB_ROLE: Coding = { system: OBJECT_ROLE, code: '20', display: 'Job' };
 const SYSTEM_OBJECT: Coding = { system: ENTITY_TYPE, code: '2', display: 'System Object' };
 
 function eventType(input: AuditInput): { type: Coding; subtype: Coding[] } {
@@ -190,6 +195,14 @@ function entities(input: AuditInput): unknown[] {
     }
     return { what: { reference: entity.reference }, type: SYSTEM_OBJECT, role };
   });
+  if (input.details?.length) {
+    list.push({
+      what: { display: input.subtype },
+      type: SYSTEM_OBJECT,
+      role: JOB_ROLE,
+      detail: input.details.map((d) => ({ type: d.type, valueString: d.value })),
+    });
+  }
   for (const nhsNumber of input.patientNhsNumbers ?? []) {
     list.push({
       what: { identifier: { system: NHS_NUMBER_SYSTEM, value: nhsNumber } },
@@ -233,6 +246,7 @@ export function buildAuditEvent(
     recorded: event.recorded.toISOString(),
     outcome: input.outcome,
     ...(input.outcome !== '0' && input.outcomeDescription ? { outcomeDesc: input.outcomeDescription } : {}),
+    ...(input.reason ? { purposeOfEvent: [{ text: input.reason }] } : {}),
     agent: agents(input, event.observer),
     source: {
       site: event.observer.baseUrl,

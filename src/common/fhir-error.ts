@@ -35,6 +35,7 @@ export const unprocessable = (issues: OutcomeIssue[]): FhirError =>
 export const businessRule = (message: string, expression?: string): FhirError =>
   new FhirError(422, 'business-rule', message, { expression });
 export const notFound = (message: string): FhirError => new FhirError(404, 'not-found', message);
+export const gone = (message: string): FhirError => new FhirError(410, 'deleted', message);
 export const conflict = (message: string): FhirError => new FhirError(409, 'conflict', message);
 export const duplicate = (message: string): FhirError => new FhirError(409, 'duplicate', message);
 export const forbidden = (message: string): FhirError => new FhirError(403, 'forbidden', message);

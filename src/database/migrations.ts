@@ -29,6 +29,8 @@ import { DeliveryStatusEvents1796024839769 } from './migrations/sqlite/179602483
 import { LocationTokens1796025147191 } from './migrations/postgres/1796025147191-LocationTokens.js';
 import { LocationTokens1796025147190 } from './migrations/sqlite/1796025147190-LocationTokens.js';
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
+import { PurgedBlobs1796024684867 } from './migrations/postgres/1796024684867-PurgedBlobs.js';
+import { PurgedBlobs1796024683495 } from './migrations/sqlite/1796024683495-PurgedBlobs.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -45,6 +47,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000000,
   SmartClients1796013331609,
   DeliveryTasks1796014994228,
+  PurgedBlobs1796024683495,
   DeliveryStatusEvents1796024839769,
   LocationTokens1796025147190,
 ];
@@ -62,6 +65,7 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000001,
   SmartClients1796013332497,
   DeliveryTasks1796014998585,
+  PurgedBlobs1796024684867,
   DeliveryStatusEvents1796024841354,
   LocationTokens1796025147191,
 ];

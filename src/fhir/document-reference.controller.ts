@@ -13,16 +13,17 @@ import {
   FHIR_XML_TYPE,
   JSON_PATCH_TYPE,
 } from '../common/api-docs.js';
-import { WITHDRAW_PATCH_EXAMPLE } from './openapi-examples.js';
+import { PURGE_PARAMETERS_EXAMPLE, WITHDRAW_PATCH_EXAMPLE } from './openapi-examples.js';
 import { AppConfig } from '../config/app-config.js';
 import { invalid, methodNotAllowed, unsupportedMediaType } from '../common/fhir-error.js';
-import { Public, RequireScope } from '../auth/access-rule.decorator.js';
+import { Public, RequireAdmin, RequireScope } from '../auth/access-rule.decorator.js';
 import { actorOf, auditContext, auditDocument } from '../audit/actor.js';
 import { principalOf } from '../auth/principal.js';
+import { DocumentPurgeService } from '../registry/document-purge.service.js';
 import { DocumentReferenceService } from '../registry/document-reference.service.js';
 import type { StoredDocumentReference } from '../registry/document-reference.repository.js';
 import { parseFhirJson, parseJsonBody } from '../format/fhir-json.js';
-import { notModified, sendResource, sendWriteResult, versionEtag } from './fhir-response.js';
+import { notModified, sendOutcome, sendResource, sendWriteResult, versionEtag } from './fhir-response.js';
 import { parseMediaType, requireFhirFormat } from '../format/media-type.js';
 import { parseFhirXml } from '../format/fhir-xml.js';
 
@@ -38,6 +39,16 @@ function audited(
   return resource;
 }
 
+/** The `reason` of a $purge call: a Parameters resource with one valueString parameter of that name. */
+export function purgeReasonParameter(body: Record<string, unknown>): string | undefined {
+  if (body.resourceType !== 'Parameters') {
+    throw invalid('$purge takes a Parameters resource with a reason (valueString)', 'Parameters');
+  }
+  const parameters = Array.isArray(body.parameter) ? (body.parameter as Record<string, unknown>[]) : [];
+  const reason = parameters.find((p) => typeof p === 'object' && p !== null && p.name === 'reason');
+  return typeof reason?.valueString === 'string' ? reason.valueString : undefined;
+}
+
 function requireBody(request: FastifyRequest): Buffer {
   if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
     throw invalid('The request has no body');
@@ -51,6 +62,7 @@ function requireBody(request: FastifyRequest): Buffer {
 export class DocumentReferenceController {
   constructor(
     private readonly documentReferences: DocumentReferenceService,
+    private readonly purges: DocumentPurgeService,
     private readonly config: AppConfig,
   ) {}
 
@@ -233,6 +245,48 @@ export class DocumentReferenceController {
     });
     auditContext(request).recorded = true;
     await this.sendVersion(request, reply, 200, next);
+  }
+
+  /**
+   * `$purge` (operators, admin scope): legal erasure of the document's bytes, with a mandatory reason. The
+   * DocumentReference stays, entered-in-error with the reason; its Bundle and Binaries answer 410 Gone.
+   */
+  @Post(':id/$purge')
+  @RequireAdmin()
+  @ApiOperation({
+    summary: "Purge a document's bytes (legal erasure)",
+    description:
+      'Operators only (admin scope). The one exception to immutable bytes: the Bundle and Binaries the ' +
+      'DocumentReference points at are removed and answer 410 Gone; the DocumentReference stays, entered-in-error ' +
+      'with the reason. Audited. Repeating it is harmless.',
+  })
+  @ApiResourceId('DocumentReference')
+  @ApiFhirBody('Parameters', 'A Parameters resource with one valueString parameter, reason', {
+    purge: { summary: 'Purge with a reason', value: PURGE_PARAMETERS_EXAMPLE },
+  })
+  @ApiFhirResponse(
+    200,
+    'OperationOutcome',
+    'What was purged, or that it already was; a warning for bytes left to the sweep',
+  )
+  @ApiErrors([400, 'No reason, or not a Parameters resource'], 404, 413, 415)
+  async purge(@Param('id') id: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const reason = purgeReasonParameter(this.parseResource(request));
+    const result = await this.purges.purge(id, reason, actorOf(request));
+    auditContext(request).recorded = true; // with the rows, in the writer's transaction
+    const released = result.released.map((r) => r.reference).join(', ') || 'no bytes held here';
+    await sendOutcome(reply, 200, [
+      {
+        severity: 'information',
+        code: 'informational',
+        diagnostics: `${result.changed ? 'Purged' : 'Already purged'} DocumentReference/${id} (entered-in-error): ${released}`,
+      },
+      ...result.leftBehind.map((blob) => ({
+        severity: 'warning' as const,
+        code: 'transient' as const,
+        diagnostics: `The bytes of ${blob.reference} could not be removed now (${blob.reason}); its record says purged, and a repeated $purge or the orphan sweep removes them`,
+      })),
+    ]);
   }
 
   @Delete(':id')

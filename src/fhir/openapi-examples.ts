@@ -99,6 +99,12 @@ export const SUBSCRIPTION_EXAMPLE = {
 export const WITHDRAW_PATCH_EXAMPLE = [{ op: 'replace', path: '/status', value: 'entered-in-error' }];
 
 /** The recipient accepts the document it was sent (ITK3 business acknowledgement 30001). */
+/** `$purge` of a document's bytes (legal erasure): the reason is mandatory. */
+export const PURGE_PARAMETERS_EXAMPLE = {
+  resourceType: 'Parameters',
+  parameter: [{ name: 'reason', valueString: 'Court order 2026/117: erase the content of this document' }],
+};
+
 export const TASK_ACCEPT_PATCH_EXAMPLE = [
   { op: 'replace', path: '/status', value: 'completed' },
   {

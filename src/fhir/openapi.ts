@@ -74,9 +74,13 @@ const SCHEMAS = {
   Binary: fhirResource('Binary', 'Bytes of any type, with base64 data when read as a FHIR resource'),
   List: fhirResource('List', 'An IHE MHD SubmissionSet'),
   Subscription: fhirResource('Subscription', 'A rest-hook subscription to new and changed DocumentReferences'),
-  SubscriptionTopic: fhirResource('SubscriptionTopic', 'The one topic of the Subscriptions Backport IG flavour'),
+  SubscriptionTopic: fhirResource(
+    'SubscriptionTopic',
+    'A topic of the Subscriptions Backport IG flavour (document-available, delivery-status)',
+  ),
   Task: fhirResource('Task', 'The delivery of one document to one recipient organisation'),
   AuditEvent: fhirResource('AuditEvent', 'One audited access'),
+  Parameters: fhirResource('Parameters', 'The parameters of an operation'),
   CapabilityStatement: fhirResource('CapabilityStatement', 'What this server supports'),
   JsonPatch: {
     type: 'array',

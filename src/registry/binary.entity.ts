@@ -1,8 +1,12 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { bigintAsNumber } from '../database/column-types.js';
 
-/** One stored Binary: metadata only; the bytes live in the BlobStore under blobKey. Never updated. */
+/**
+ * One stored Binary: metadata only; the bytes live in the BlobStore under blobKey. Never updated, except that the
+ * audited administrative purge (legal erasure) sets purgedAt once its bytes are to go.
+ */
 @Entity('binary')
+@Index('ix_binary_blob_key', ['blobKey'])
 export class BinaryEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;
@@ -28,4 +32,8 @@ export class BinaryEntity {
 
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt!: number;
+
+  /** When the bytes were purged (epoch ms): reads answer 410 Gone and the blob no longer counts as referenced. */
+  @Column({ name: 'purged_at', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  purgedAt!: number | null;
 }

@@ -10,7 +10,7 @@ import { BinaryEntity } from './binary.entity.js';
 import { BinaryRepository } from './binary.repository.js';
 import { DocumentWriter } from './document-writer.js';
 import { isMediaType, MAX_CONTENT_TYPE_LENGTH } from './content-type.js';
-import { readStoredBytes } from './stored-bytes.js';
+import { purged, readStoredBytes } from './stored-bytes.js';
 import type { FhirResource } from '../format/fhir-json.js';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -86,6 +86,9 @@ export class BinaryService {
     const row = await this.binaries.findById(id);
     if (!row) {
       throw notFound(`Binary/${id} is not known to this server`);
+    }
+    if (row.purgedAt !== null) {
+      throw purged(`Binary/${id}`, row.purgedAt);
     }
     return row;
   }

@@ -1,9 +1,13 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { bigintAsNumber } from '../database/column-types.js';
 
-/** One submitted document Bundle: its identity and where its exact bytes are kept. Never updated. */
+/**
+ * One submitted document Bundle: its identity and where its exact bytes are kept. Never updated, except that the
+ * audited administrative purge (legal erasure) sets purgedAt once its bytes are to go.
+ */
 @Entity('document_bundle')
 @Index('uq_document_bundle_identifier', ['identifierSystem', 'identifierValue'], { unique: true })
+@Index('ix_document_bundle_blob_key', ['blobKey'])
 export class DocumentBundleEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;
@@ -37,4 +41,8 @@ export class DocumentBundleEntity {
 
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt!: number;
+
+  /** When the bytes were purged (epoch ms): reads answer 410 Gone and the blob no longer counts as referenced. */
+  @Column({ name: 'purged_at', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  purgedAt!: number | null;
 }

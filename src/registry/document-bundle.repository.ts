@@ -3,7 +3,7 @@ import { insertRows, selectRows } from '../database/plain-sql.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 
-/** Stored document Bundles: rows are inserted once and never changed. */
+/** Stored document Bundles: rows are inserted once and never changed, but for the purge's mark. */
 @Injectable()
 export class DocumentBundleRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -18,6 +18,18 @@ export class DocumentBundleRepository {
       'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM document_bundle',
     );
     return { count: Number(row.n), bytes: Number(row.bytes ?? 0) };
+  }
+
+  /** The administrative purge: the bytes of these documents are to go (their reads answer 410 Gone from now on). */
+  async markPurged(manager: EntityManager, ids: readonly string[], atMs: number): Promise<void> {
+    if (ids.length > 0) {
+      await manager
+        .createQueryBuilder()
+        .update(DocumentBundleEntity)
+        .set({ purgedAt: atMs })
+        .where('id IN (:...ids) AND purged_at IS NULL', { ids })
+        .execute();
+    }
   }
 
   findById(id: string, manager: EntityManager = this.dataSource.manager): Promise<DocumentBundleEntity | null> {

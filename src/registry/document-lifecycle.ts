@@ -164,3 +164,105 @@ export function nextVersion(resource: StoredDocumentReference, now: Date): Store
     meta: { ...resource.meta, versionId: String(Number(resource.meta.versionId) + 1), lastUpdated: now.toISOString() },
   };
 }
+
+/**
+ * Extension on a DocumentReference whose content was purged: `reason` (valueString) and `date` (valueDateTime), for
+ * software; the same reason is in `description` for people.
+ */
+export const PURGE_EXTENSION = 'urn:fhir-document-registry:content-purged';
+
+/** The longest purge reason kept (a court order or ticket reference and a sentence fit). */
+export const MAX_PURGE_REASON_LENGTH = 1000;
+
+/** A purge reason as given, trimmed; refused (400) when missing, blank, too long or not one line of printable text. */
+export function purgeReason(reason: string | undefined): string {
+  const text = reason?.trim() ?? '';
+  if (text === '') {
+    throw new FhirError(400, 'required', 'A purge needs a reason (the legal ground for erasing the content)');
+  }
+  if (text.length > MAX_PURGE_REASON_LENGTH) {
+    throw new FhirError(400, 'too-long', `The purge reason is longer than ${MAX_PURGE_REASON_LENGTH} characters`);
+  }
+  if (/[\u0000-\u001f\u007f]/.test(text)) {
+    throw new FhirError(400, 'value', 'The purge reason must be one line of text, without control characters');
+  }
+  return text;
+}
+
+/** Whether a DocumentReference's content was purged. */
+export function isPurged(resource: StoredDocumentReference): boolean {
+  return Array.isArray(resource.extension) && resource.extension.some((e) => isRecord(e) && e.url === PURGE_EXTENSION);
+}
+
+/**
+ * The DocumentReference once its content is purged: entered-in-error whatever it was (the one transition no client
+ * may make from superseded), the reason in `description` (what a FHIR reader shows) and in the extension, and any
+ * inline attachment data dropped. Its attachment URLs stay: reading them answers 410 Gone.
+ */
+export function purgedDocumentReference(
+  current: StoredDocumentReference,
+  reason: string,
+  at: Date,
+): StoredDocumentReference {
+  const extension = (Array.isArray(current.extension) ? (current.extension as unknown[]) : []).filter(
+    (e) => !(isRecord(e) && e.url === PURGE_EXTENSION),
+  );
+  const content = Array.isArray(current.content)
+    ? current.content.map((entry: unknown) => {
+        if (!isRecord(entry) || !isRecord(entry.attachment) || entry.attachment.data === undefined) {
+          return entry;
+        }
+        const { data: _erased, ...attachment } = entry.attachment;
+        return { ...entry, attachment };
+      })
+    : current.content;
+  return {
+    ...current,
+    status: 'entered-in-error',
+    description: `Content removed by an administrative purge on ${at.toISOString().slice(0, 10)}: ${reason}`,
+    extension: [
+      ...extension,
+      {
+        url: PURGE_EXTENSION,
+        extension: [
+          { url: 'reason', valueString: reason },
+          { url: 'date', valueDateTime: at.toISOString() },
+        ],
+      },
+    ],
+    ...(content === undefined ? {} : { content }),
+  };
+}
+
+/**
+ * The stored bytes a DocumentReference stands for: the document Bundle it indexes, and any Bundle or Binary of this
+ * server its attachments name (by URL under BASE_URL, or relative).
+ */
+export function storedContentOf(
+  resource: StoredDocumentReference,
+  bundleId: string | null,
+  baseUrl: string,
+): { bundleIds: string[]; binaryIds: string[] } {
+  const bundleIds = new Set(bundleId ? [bundleId] : []);
+  const binaryIds = new Set<string>();
+  for (const entry of Array.isArray(resource.content) ? (resource.content as unknown[]) : []) {
+    const url = isRecord(entry) && isRecord(entry.attachment) ? entry.attachment.url : undefined;
+    if (typeof url !== 'string') {
+      continue;
+    }
+    const binaryId = localId(url, 'Binary', baseUrl);
+    const documentId = localId(url, 'Bundle', baseUrl);
+    if (binaryId) {
+      binaryIds.add(binaryId);
+    } else if (documentId) {
+      bundleIds.add(documentId);
+    }
+  }
+  return { bundleIds: [...bundleIds], binaryIds: [...binaryIds] };
+}
+
+/** The id in a URL naming a resource of this server (`Binary/<id>`, or under BASE_URL), else undefined. */
+function localId(url: string, type: 'Binary' | 'Bundle', baseUrl: string): string | undefined {
+  const path = url.startsWith(`${baseUrl}/fhir/`) ? url.slice(baseUrl.length + '/fhir/'.length) : url;
+  return new RegExp(`^${type}/([A-Za-z0-9-]{1,64})$`).exec(path)?.[1];
+}

@@ -16,7 +16,13 @@ import type { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
 import type { DocumentRelation } from './document-bundle.js';
 import { DocumentEventLog, type DocumentEvent } from './document-events.js';
-import { checkedChange, nextVersion } from './document-lifecycle.js';
+import {
+  checkedChange,
+  isPurged,
+  nextVersion,
+  purgedDocumentReference,
+  storedContentOf,
+} from './document-lifecycle.js';
 import {
   DocumentReferenceRepository,
   parseStored,
@@ -48,6 +54,7 @@ import {
   type NewRecordsPlan,
   type PlannedBlob,
   type PlannedDocumentReference,
+  type PurgePlan,
   type TaskAnswerPlan,
   type TaskStepPlan,
 } from './write-plan.js';
@@ -65,6 +72,15 @@ export interface WrittenRecords {
   documents: DocumentBundleEntity[];
   /** As stored, relations included; for a retry, only the id is certain. */
   documentReferences: StoredDocumentReference[];
+}
+
+/** What a purge released: the DocumentReference as it now stands and the stored bytes whose blobs are to go. */
+export interface PurgedContent {
+  documentReference: StoredDocumentReference;
+  /** False when the content was purged before (a retry after a crash): only the blobs are removed again. */
+  changed: boolean;
+  /** Bundles and Binaries the DocumentReference stands for, as `Bundle/<id>`, with their blobs. */
+  released: { reference: string; key: string; size: number }[];
 }
 
 /** A committed write was refused by a unique index: someone else claimed the same identifier first. */
@@ -130,6 +146,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
       ...blobColumns(stored[i]),
       ownerOds: plan.ownerOds,
       createdAt: plan.now.getTime(),
+      purgedAt: null,
     }));
     const documentRows: DocumentBundleEntity[] = plan.documents.map((document, i) => ({
       id: document.id,
@@ -140,6 +157,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
       ...blobColumns(stored[plan.binaries.length + i]),
       custodianOds: plan.ownerOds,
       createdAt: plan.now.getTime(),
+      purgedAt: null,
     }));
     try {
       const result = await this.committer.run(async (manager) => {
@@ -250,6 +268,81 @@ export class DocumentWriter implements OnApplicationBootstrap {
     });
   }
 
+  /**
+   * The administrative purge (legal erasure), the one change to stored bytes: the DocumentReference becomes
+   * entered-in-error with the reason, its Bundle and Binaries are marked purged (reads answer 410 from the commit on),
+   * and subscribers hear of the withdrawal, in one transaction with the AuditEvent. The caller removes the blobs
+   * after the commit: a crash in between leaves purged rows whose blobs the orphan sweep collects.
+   */
+  async purge(plan: PurgePlan): Promise<PurgedContent> {
+    const { id } = plan;
+    return this.committer.run(async (manager) => {
+      const row = await this.documentReferences.findForUpdate(manager, id);
+      if (!row) {
+        throw notFound(`DocumentReference/${id} is not known to this server`);
+      }
+      const current = parseStored(row);
+      const { bundleIds, binaryIds } = storedContentOf(current, row.bundleId, this.config.baseUrl);
+      const bundles: DocumentBundleEntity[] = [];
+      for (const bundleId of bundleIds) {
+        const bundle = await this.bundles.findById(bundleId, manager);
+        if (bundle) {
+          bundles.push(bundle);
+        }
+      }
+      const binaries = await this.binaries.findByIds(binaryIds, manager);
+      const changed = !isPurged(current);
+      let result = current;
+      if (changed) {
+        result = nextVersion(purgedDocumentReference(current, plan.reason, plan.now), plan.now);
+        await this.documentReferences.save(manager, rowOf(result, row));
+        if (current.status !== result.status) {
+          await this.recordEvent(manager, {
+            kind: 'withdrawn',
+            documentReferenceId: id,
+            versionId: result.meta.versionId,
+          });
+          await this.closeTasks(manager, id, 'withdrawn: its content was purged');
+        }
+      }
+      await this.bundles.markPurged(
+        manager,
+        bundles.map((b) => b.id),
+        plan.now.getTime(),
+      );
+      await this.binaries.markPurged(
+        manager,
+        binaries.map((b) => b.id),
+        plan.now.getTime(),
+      );
+      const released = [
+        ...bundles.map((b) => ({ reference: `Bundle/${b.id}`, key: b.blobKey, size: b.size })),
+        ...binaries.map((b) => ({ reference: `Binary/${b.id}`, key: b.blobKey, size: b.size })),
+      ];
+      await this.audit.record(
+        {
+          ...auditOf(plan.audit, {
+            action: 'D',
+            subtype: 'purge',
+            entities: [
+              { reference: `DocumentReference/${id}`, role: 'resource' },
+              ...released.map((r): AuditEntity => ({ reference: r.reference, role: 'document' })),
+            ],
+            patientNhsNumbers: row.patientNhsNumber ? [row.patientNhsNumber] : [],
+            custodianOrgs: row.custodianOds ? [row.custodianOds] : [],
+          }),
+          reason: plan.reason,
+          details: [
+            { type: 'released', value: released.map((r) => r.reference).join(' ') || 'none' },
+            { type: 'repeated', value: String(!changed) },
+          ],
+        },
+        manager,
+      );
+      return { documentReference: result, changed, released };
+    });
+  }
+
   /** In-memory bytes are their own size limit (the edge checked it); streamed ones are stored already. */
   private async store(blob: PlannedBlob): Promise<StoredBlob> {
     if ('stored' in blob) {
@@ -275,6 +368,12 @@ export class DocumentWriter implements OnApplicationBootstrap {
     const previous = await this.bundles.findByIdentifier(document.identifier, manager);
     if (!previous) {
       return undefined;
+    }
+    if (previous.purgedAt !== null) {
+      throw conflict(
+        `The document with identifier ${previous.identifierSystem}|${previous.identifierValue} was stored as ` +
+          `Bundle/${previous.id} and its content purged by an operator; it cannot be stored again under that identifier`,
+      );
     }
     const sha256 = rows?.[0]?.sha256 ?? ('bytes' in document.blob ? sha256Hex(document.blob.bytes) : undefined);
     if (previous.sha256 !== sha256 && !(compareContent && (await this.sameContent(previous, document.canonical)))) {
@@ -508,6 +607,12 @@ export class DocumentWriter implements OnApplicationBootstrap {
     if (!binary) {
       throw businessRule(
         `attachment.url points at Binary/${binaryId}, which is not stored here`,
+        'DocumentReference.content.attachment.url',
+      );
+    }
+    if (binary.purgedAt !== null) {
+      throw businessRule(
+        `attachment.url points at Binary/${binaryId}, whose content was purged by an operator`,
         'DocumentReference.content.attachment.url',
       );
     }

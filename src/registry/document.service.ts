@@ -7,7 +7,7 @@ import type { OutcomeIssue } from '../common/operation-outcome.js';
 import { BlobStore } from '../storage/blob-store.js';
 import { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
-import { readStoredBytes } from './stored-bytes.js';
+import { purged, readStoredBytes } from './stored-bytes.js';
 import { detectFhirVersion, validateDocumentBundle } from './document-bundle.js';
 import { buildDocumentReference } from './document-reference-index.js';
 import { DocumentReferenceRepository, type StoredDocumentReference } from './document-reference.repository.js';
@@ -117,6 +117,9 @@ export class DocumentService {
     const row = await this.bundles.findById(id);
     if (!row) {
       throw notFound(`Bundle/${id} is not known to this server`);
+    }
+    if (row.purgedAt !== null) {
+      throw purged(`Bundle/${id}`, row.purgedAt);
     }
     return row;
   }

@@ -3,6 +3,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { Clock, SystemClock } from '../common/clock.js';
 import { BinaryRepository } from './binary.repository.js';
+import { BlobReferenceRepository } from './blob-reference.repository.js';
+import { BlobSweepService } from './blob-sweep.service.js';
 import { BinaryService } from './binary.service.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { DeliveryTaskService } from './delivery-task.service.js';
@@ -11,6 +13,7 @@ import { DocumentReferenceRepository } from './document-reference.repository.js'
 import { DocumentReferenceSearchRepository } from './document-reference-search.repository.js';
 import { DocumentService } from './document.service.js';
 import { DocumentWriter } from './document-writer.js';
+import { DocumentPurgeService } from './document-purge.service.js';
 import { DocumentReferenceService } from './document-reference.service.js';
 import { REGISTRY_ENTITIES } from './entities.js';
 import { ProvideService } from './provide.service.js';
@@ -33,6 +36,9 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DeliveryTaskRepository,
     DeliveryTaskService,
     { provide: Clock, useClass: SystemClock },
+    DocumentPurgeService,
+    BlobReferenceRepository,
+    BlobSweepService,
   ],
   exports: [
     DocumentService,
@@ -42,6 +48,8 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DocumentReferenceSearchRepository,
     ProvideService,
     DeliveryTaskService,
+    DocumentPurgeService,
+    BlobSweepService,
   ],
 })
 export class RegistryModule {}

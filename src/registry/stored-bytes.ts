@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { FhirError } from '../common/fhir-error.js';
+import { FhirError, gone } from '../common/fhir-error.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { IntegrityError, readVerified } from '../storage/integrity.js';
 
@@ -22,4 +22,12 @@ export async function readStoredBytes(
     }
     throw error;
   }
+}
+
+/** 410 for bytes an administrative purge removed; the DocumentReference that indexed them says why. */
+export function purged(reference: string, atMs: number): FhirError {
+  return gone(
+    `The content of ${reference} was removed by an administrative purge on ${new Date(atMs).toISOString()}; ` +
+      'the DocumentReference that indexed it is entered-in-error and gives the reason',
+  );
 }

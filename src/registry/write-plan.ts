@@ -12,7 +12,7 @@ import type { FhirResource } from '../format/fhir-json.js';
  * stored) before anything is written. DocumentWriter carries plans out: bytes first, then every row, relation,
  * outbox event and the AuditEvent in one group-committed transaction. Every way in builds one of these.
  */
-export type WritePlan = NewRecordsPlan | ChangePlan | TaskStepPlan | TaskAnswerPlan;
+export type WritePlan = NewRecordsPlan | ChangePlan | PurgePlan | TaskStepPlan | TaskAnswerPlan;
 
 /** Bytes to keep: in memory (the writer stores them) or already streamed into the store by the HTTP edge. */
 export type PlannedBlob = { bytes: Buffer; contentType: string } | { stored: StoredBlob };
@@ -94,6 +94,19 @@ export interface ChangePlan {
   actorOds: string | undefined;
   ifMatch?: string;
   audit: AuditIntent;
+}
+
+/**
+ * The one administrative exception to immutable bytes (legal erasure): the DocumentReference becomes entered-in-error
+ * with the reason recorded, and its document Bundle and Binaries are marked purged; their blobs go after the commit.
+ */
+export interface PurgePlan {
+  kind: 'purge';
+  id: string;
+  /** Checked (purgeReason): required, one line. */
+  reason: string;
+  audit: AuditIntent;
+  now: Date;
 }
 
 /**

@@ -24,7 +24,7 @@ export interface ByteRange {
 
 /**
  * Write-once storage for document and binary bytes. Objects are never overwritten: `put` always
- * creates a new key, and only `purge` (the audited administrative path) removes one.
+ * creates a new key, and only `purge` (the audited administrative paths) removes one.
  */
 export abstract class BlobStore {
   /**
@@ -49,11 +49,20 @@ export abstract class BlobStore {
    */
   abstract probe(signal?: AbortSignal): Promise<void>;
 
-  /** Removes an object for good. Only the audited administrative purge may call this. */
+  /** Removes an object for good. Only the audited administrative paths (document purge, orphan sweep) call this. */
   abstract purge(ref: BlobRef): Promise<void>;
 
-  /** Keys of objects written before `olderThan`, for the orphan sweep (objects no registry row points at). */
-  abstract listKeys(olderThan: Date): AsyncIterable<string>;
+  /**
+   * Objects last written before `olderThan`, in pages as the store lists them (a directory, a ListObjectsV2 page),
+   * for the orphan sweep. Only keys of the shape `put` makes: foreign files and writes in progress are never listed.
+   */
+  abstract list(olderThan: Date): AsyncIterable<ListedBlob>;
+}
+
+/** One object as a listing sees it. */
+export interface ListedBlob extends BlobRef {
+  readonly size: number;
+  readonly lastModified: Date;
 }
 
 export class BlobTooLargeError extends Error {

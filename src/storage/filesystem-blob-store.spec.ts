@@ -6,10 +6,10 @@ import { makeTempDir } from '../../test/utils/temp-dir.js';
 import { BlobStoreFullError, BlobStoreUnavailableError } from './blob-store.js';
 import { FilesystemBlobStore, storeError } from './filesystem-blob-store.js';
 
-async function collect(keys: AsyncIterable<string>): Promise<string[]> {
+async function collect(listed: AsyncIterable<{ key: string }>): Promise<string[]> {
   const all: string[] = [];
-  for await (const key of keys) {
-    all.push(key);
+  for await (const blob of listed) {
+    all.push(blob.key);
   }
   return all;
 }
@@ -56,8 +56,8 @@ describe('FilesystemBlobStore', () => {
     await mkdir(path.join(dir.path, 'lost+found'));
     await writeFile(path.join(dir.path, 'lost+found', 'x'), 'not ours');
 
-    expect(await collect(store.listKeys(new Date(Date.now() - 60_000)))).toEqual([old.key]);
-    expect((await collect(store.listKeys(new Date(Date.now() + 60_000)))).sort()).toEqual([old.key, fresh.key].sort());
+    expect(await collect(store.list(new Date(Date.now() - 60_000)))).toEqual([old.key]);
+    expect((await collect(store.list(new Date(Date.now() + 60_000)))).sort()).toEqual([old.key, fresh.key].sort());
   });
 
   it('serves a range that runs past the end up to the last byte', async () => {
@@ -101,6 +101,6 @@ describe('FilesystemBlobStore', () => {
   it('lists nothing when the directory does not exist yet', async () => {
     const empty = new FilesystemBlobStore(path.join(dir.path, 'never-written'));
 
-    expect(await collect(empty.listKeys(new Date()))).toEqual([]);
+    expect(await collect(empty.list(new Date()))).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import {
   BlobStoreUnavailableError,
   type BlobRef,
   type ByteRange,
+  type ListedBlob,
   type StoredBlob,
 } from './blob-store.js';
 import { isBlobKey, newBlobKey } from './blob-key.js';
@@ -35,7 +36,7 @@ export class FilesystemBlobStore extends BlobStore {
     const key = newBlobKey();
     const finalPath = this.pathOf(key);
     const directory = path.dirname(finalPath);
-    // Dot-prefixed so listKeys never mistakes a write in progress (or one left by a crash) for an object.
+    // Dot-prefixed so list never mistakes a write in progress (or one left by a crash) for an object.
     const tempPath = path.join(directory, `.${path.basename(finalPath)}.tmp`);
     let linked = false;
     try {
@@ -138,7 +139,7 @@ export class FilesystemBlobStore extends BlobStore {
     await syncDirectory(path.dirname(file));
   }
 
-  async *listKeys(olderThan: Date): AsyncIterable<string> {
+  async *list(olderThan: Date): AsyncIterable<ListedBlob> {
     for await (const first of subdirectories(this.root)) {
       for await (const second of subdirectories(path.join(this.root, first))) {
         const directory = path.join(this.root, first, second);
@@ -154,7 +155,7 @@ export class FilesystemBlobStore extends BlobStore {
             throw error;
           });
           if (info && info.mtime < olderThan) {
-            yield key;
+            yield { key, size: info.size, lastModified: new Date(info.mtimeMs) };
           }
         }
       }

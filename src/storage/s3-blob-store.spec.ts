@@ -26,14 +26,6 @@ function storeWith(respond: (command: unknown) => unknown): { store: S3BlobStore
   };
 }
 
-async function collect(keys: AsyncIterable<string>): Promise<string[]> {
-  const all: string[] = [];
-  for await (const key of keys) {
-    all.push(key);
-  }
-  return all;
-}
-
 describe('S3BlobStore', () => {
   it('lists our keys older than the cut-off across pages, without the prefix, skipping foreign objects', async () => {
     const old = new Date('2024-01-01T00:00:00Z');
@@ -41,7 +33,7 @@ describe('S3BlobStore', () => {
     const pages = [
       {
         Contents: [
-          { Key: `blobs/${KEY_A}`, LastModified: old },
+          { Key: `blobs/${KEY_A}`, LastModified: old, Size: 12 },
           { Key: 'blobs/someone-elses/file.pdf', LastModified: old },
         ],
         IsTruncated: true,
@@ -49,7 +41,7 @@ describe('S3BlobStore', () => {
       },
       {
         Contents: [
-          { Key: `blobs/${KEY_B}`, LastModified: old },
+          { Key: `blobs/${KEY_B}`, LastModified: old, Size: 0 },
           { Key: `blobs/${KEY_A}x`, LastModified: old },
           { Key: `blobs/${KEY_A.replace('3fa1c2d4', '3fa1c2d5')}`, LastModified: recent },
         ],
@@ -61,9 +53,15 @@ describe('S3BlobStore', () => {
       return input.ContinuationToken === 'page-2' ? pages[1] : pages[0];
     });
 
-    const keys = await collect(store.listKeys(new Date('2024-03-01T00:00:00Z')));
+    const listed = [];
+    for await (const blob of store.list(new Date('2024-03-01T00:00:00Z'))) {
+      listed.push(blob);
+    }
 
-    expect(keys).toEqual([KEY_A, KEY_B]);
+    expect(listed).toEqual([
+      { key: KEY_A, size: 12, lastModified: old },
+      { key: KEY_B, size: 0, lastModified: old },
+    ]);
     expect(send).toHaveBeenCalledTimes(2);
     const inputs = send.mock.calls.map(([command]) => (command as ListObjectsV2Command).input);
     expect(inputs).toEqual([

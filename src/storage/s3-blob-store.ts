@@ -17,6 +17,7 @@ import {
   BlobStoreUnavailableError,
   type BlobRef,
   type ByteRange,
+  type ListedBlob,
   type StoredBlob,
 } from './blob-store.js';
 import { isBlobKey, newBlobKey } from './blob-key.js';
@@ -32,6 +33,8 @@ export interface S3BlobStoreOptions {
   readonly partSize: number;
   /** Parts uploaded concurrently per upload. */
   readonly queueSize: number;
+  /** Keys per ListObjectsV2 page (S3's maximum and default: 1000). */
+  readonly listPageSize?: number;
 }
 
 export interface S3ClientOptions {
@@ -60,6 +63,7 @@ export class S3BlobStore extends BlobStore {
   private readonly prefix: string;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly listPageSize: number | undefined;
 
   constructor(options: S3BlobStoreOptions) {
     super();
@@ -69,6 +73,7 @@ export class S3BlobStore extends BlobStore {
     this.prefix = prefix === '' ? '' : `${prefix}/`;
     this.partSize = options.partSize;
     this.queueSize = options.queueSize;
+    this.listPageSize = options.listPageSize;
   }
 
   async put(body: Readable, options: { contentType: string; maxBytes: number }): Promise<StoredBlob> {
@@ -190,12 +195,22 @@ export class S3BlobStore extends BlobStore {
     await this.deleteObject(ref.key);
   }
 
-  async *listKeys(olderThan: Date): AsyncIterable<string> {
+  async *list(olderThan: Date): AsyncIterable<ListedBlob> {
     let continuationToken: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: continuationToken }),
-      );
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            ContinuationToken: continuationToken,
+            ...(this.listPageSize ? { MaxKeys: this.listPageSize } : {}),
+          }),
+        );
+      } catch (error) {
+        throw storeError(error);
+      }
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(this.prefix.length);
         // Only our own keys: the orphan sweep must never touch foreign objects sharing the prefix.
@@ -205,7 +220,7 @@ export class S3BlobStore extends BlobStore {
           object.LastModified !== undefined &&
           object.LastModified < olderThan
         ) {
-          yield key;
+          yield { key, size: object.Size ?? 0, lastModified: object.LastModified };
         }
       }
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -3,7 +3,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer as readAll } from 'node:stream/consumers';
-import { GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { jest } from '@jest/globals';
 import { BlobNotFoundError, type BlobStore, BlobTooLargeError } from '../../src/storage/blob-store.js';
 import { FilesystemBlobStore } from '../../src/storage/filesystem-blob-store.js';
 import { createS3Client, S3BlobStore } from '../../src/storage/s3-blob-store.js';
@@ -130,7 +131,7 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
 
     expect(body.destroyed).toBe(true);
     expect(await leftovers()).toBe(0);
-    expect(await collect(store.listKeys(new Date(Date.now() + 60_000)))).toEqual([]);
+    expect(await collect(store.list(new Date(Date.now() + 60_000)))).toEqual([]);
   });
 
   it('rejects a body over maxBytes after several parts have gone out, leaving nothing behind', async () => {
@@ -177,8 +178,30 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
     const a = await store.put(Readable.from([Buffer.from('a')]), putOptions(10));
     const b = await store.put(Readable.from([Buffer.from('b')]), putOptions(10));
 
-    expect(await collect(store.listKeys(beforeWrites))).toEqual([]);
-    expect((await collect(store.listKeys(new Date(Date.now() + 5_000)))).sort()).toEqual([a.key, b.key].sort());
+    expect(await collect(store.list(beforeWrites))).toEqual([]);
+    expect((await collect(store.list(new Date(Date.now() + 5_000)))).sort()).toEqual([a.key, b.key].sort());
+  });
+
+  it('lists each object with its size and when it was written (for the orphan sweep)', async () => {
+    const before = Date.now() - 5_000;
+    const stored = await store.put(Readable.from([Buffer.from('twelve bytes')]), putOptions(MiB));
+    const empty = await store.put(Readable.from([]), putOptions(MiB));
+
+    const listed = [];
+    for await (const blob of store.list(new Date(Date.now() + 5_000))) {
+      listed.push(blob);
+    }
+
+    expect(listed.sort((x, y) => x.key.localeCompare(y.key))).toEqual(
+      [
+        { key: stored.key, size: 12, lastModified: expect.any(Date) },
+        { key: empty.key, size: 0, lastModified: expect.any(Date) },
+      ].sort((x, y) => x.key.localeCompare(y.key)),
+    );
+    for (const blob of listed) {
+      expect(blob.lastModified.getTime()).toBeGreaterThan(before);
+      expect(blob.lastModified.getTime()).toBeLessThan(Date.now() + 5_000);
+    }
   });
 
   // Memory while streaming is measured in its own process: `BENCH_SECTIONS=blob-memory npm run bench`.
@@ -205,6 +228,40 @@ describe.each([filesystemHarness(), s3])('$name (BlobStore contract)', (harness)
 describe('S3BlobStore on s3rver', () => {
   beforeAll(() => s3.start());
   afterAll(() => s3.stop());
+
+  it('follows ListObjectsV2 continuation pages and lists only its own keys under its prefix', async () => {
+    const prefix = `paged-${randomUUID()}`;
+    const store = new S3BlobStore({
+      client: s3.client(),
+      bucket: s3.s3().bucket,
+      prefix,
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      listPageSize: 2,
+    });
+    const written = [];
+    for (let i = 0; i < 5; i++) {
+      written.push((await store.put(Readable.from([Buffer.from(`blob ${i}`)]), putOptions(MiB))).key);
+    }
+    // a foreign object under the same prefix, and one of ours under another prefix
+    await s3.client().send(new PutObjectCommand({ Bucket: s3.s3().bucket, Key: `${prefix}/notes.txt`, Body: 'x' }));
+    const other = new S3BlobStore({
+      client: s3.client(),
+      bucket: s3.s3().bucket,
+      prefix: `${prefix}-other`,
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+    });
+    await other.put(Readable.from([Buffer.from('elsewhere')]), putOptions(MiB));
+    const send = jest.spyOn(s3.client(), 'send');
+
+    const listed = await collect(store.list(new Date(Date.now() + 5_000)));
+
+    expect(listed.sort()).toEqual(written.sort());
+    const listings = send.mock.calls.filter(([command]) => command instanceof ListObjectsV2Command);
+    expect(listings.length).toBeGreaterThanOrEqual(3);
+    send.mockRestore();
+  });
 
   it('round-trips a multipart upload larger than the part size, and tags it with its SHA-256', async () => {
     const { store } = s3.freshStore();
@@ -261,10 +318,10 @@ function generatedBody(size: number): { stream: Readable; sha256(): string } {
   };
 }
 
-async function collect(keys: AsyncIterable<string>): Promise<string[]> {
+async function collect(listed: AsyncIterable<{ key: string }>): Promise<string[]> {
   const all: string[] = [];
-  for await (const key of keys) {
-    all.push(key);
+  for await (const blob of listed) {
+    all.push(blob.key);
   }
   return all;
 }

@@ -1,3 +1,4 @@
+import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startS3, type TestS3 } from './start-s3.js';
@@ -17,6 +18,8 @@ export interface Backends {
   readonly dataDir: string;
   /** DATA_DIR, DATABASE_URL, BLOB_STORE (and the S3 settings and credentials) for a server on these backends. */
   readonly env: Record<string, string>;
+  /** Back-dates a stored blob by its BlobStore key (its file's mtime, or the s3rver object's LastModified). */
+  setBlobLastModified(key: string, when: Date): Promise<void>;
   /** Stops s3rver, drops the database and removes DATA_DIR. */
   release(): Promise<void>;
 }
@@ -53,6 +56,13 @@ export async function prepareBackends(database: DatabaseKind, blobStore: BlobSto
   return {
     dataDir: dataDir.path,
     env,
+    setBlobLastModified: async (key, when) => {
+      if (s3) {
+        await s3.setLastModified(`blobs/${key}`, when);
+      } else {
+        await utimes(path.join(dataDir.path, 'blobs', ...key.split('/')), when, when);
+      }
+    },
     release: async () => {
       await s3?.stop();
       await testDatabase?.drop();

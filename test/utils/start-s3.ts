@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import crypto, { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, utimes } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,8 @@ export interface TestS3 {
   readonly secretAccessKey: string;
   /** Multipart uploads begun in the bucket and neither completed nor aborted. */
   pendingMultipartUploads(): Promise<number>;
+  /** Back-dates an object: s3rver reports its file's mtime as LastModified (an orphan written days ago). */
+  setLastModified(key: string, when: Date): Promise<void>;
   /** An outage: stops listening and drops every open connection; the objects stay. */
   halt(): Promise<void>;
   /** Ends an outage: listens again on the same port, over the same objects. */
@@ -47,9 +49,10 @@ interface S3rverInternals {
 /**
  * Starts s3rver on a free loopback port over a fresh temp directory, with one fresh bucket. Two s3rver 3.7
  * bugs are patched here (the adapter is not weakened for them): see `fixRangeEndingAtByteZero` and
- * `supportAbortMultipartUpload`.
+ * `supportAbortMultipartUpload`; and its ListObjectsV2 continuation tokens work again (`continuationTokensWithoutDes`).
  */
 export async function startS3(): Promise<TestS3> {
+  continuationTokensWithoutDes();
   const directory = await makeTempDir('s3rver');
   const bucket = `test-${randomUUID()}`;
   const launch = async (port: number) => {
@@ -88,6 +91,9 @@ export async function startS3(): Promise<TestS3> {
       const entries = await readdir(internals.store.getResourcePath(bucket, undefined, 'uploads')).catch(() => []);
       return entries.filter((name) => /^[0-9a-f]+$/.test(name)).length;
     },
+    async setLastModified(key, when) {
+      await utimes(internals.store.getResourcePath(bucket, key, 'object'), when, when);
+    },
     async halt() {
       const running = current;
       current = undefined;
@@ -107,6 +113,25 @@ export async function startS3(): Promise<TestS3> {
       await directory.remove();
     },
   };
+}
+
+/**
+ * s3rver seals ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 17+) no longer offers, so any listing
+ * longer than one page fails with InternalError. Its tokens need no secrecy here: DES becomes the identity.
+ */
+function continuationTokensWithoutDes(): void {
+  const patched = crypto as typeof crypto & { s3rverDes?: true };
+  if (patched.s3rverDes) {
+    return;
+  }
+  patched.s3rverDes = true;
+  const identity = () => ({ update: (data: Buffer | string) => Buffer.from(data), final: () => Buffer.alloc(0) });
+  const { createCipheriv, createDecipheriv } = crypto;
+  const writable = crypto as unknown as Record<string, unknown>;
+  writable.createCipheriv = (algorithm: string, ...rest: unknown[]) =>
+    algorithm === 'des' ? identity() : (createCipheriv as (...args: unknown[]) => unknown)(algorithm, ...rest);
+  writable.createDecipheriv = (algorithm: string, ...rest: unknown[]) =>
+    algorithm === 'des' ? identity() : (createDecipheriv as (...args: unknown[]) => unknown)(algorithm, ...rest);
 }
 
 /**

@@ -11,7 +11,11 @@ export interface TestApp {
   readonly baseUrl: string;
   readonly fhirUrl: string;
   readonly config: AppConfig;
+  /** The environment the server was configured from: a command run with it works on the same database and store. */
+  readonly env: Readonly<Record<string, string>>;
   readonly app: NestFastifyApplication;
+  /** Back-dates a stored blob by its BlobStore key, as if written at `when`. */
+  setBlobLastModified(key: string, when: Date): Promise<void>;
   /** A bearer token from the server's local issuer; all scopes for organisation RTG unless told otherwise. */
   token(spec?: { org?: string; scope?: string; sub?: string }): Promise<string>;
   /** fetch() against the server with a full-scope token unless `authorization` is given. */
@@ -49,7 +53,9 @@ export async function startTestApp(
     baseUrl,
     fhirUrl: `${baseUrl}/fhir`,
     config,
+    env: { ...vars, ...env },
     app,
+    setBlobLastModified: (key, when) => backends.setBlobLastModified(key, when),
     token,
     fetch: async (pathOrUrl, init = {}) => {
       const { org, scope, ...rest } = init;
