@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
@@ -17,6 +18,7 @@ import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { logRequest, registerRequestLog } from './fhir/request-log.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
+import { Draining, refuseWhileDraining } from './health/draining.js';
 import { recordHttpMetrics } from './health/http-metrics.js';
 import { Metrics } from './health/metrics.service.js';
 import { serveOperationsOnly } from './health/operations-only.js';
@@ -95,6 +97,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   recordHttpMetrics(fastify, app.get(Metrics));
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
+  refuseWhileDraining(fastify, app.get(Draining));
   await registerViewerCookies(app);
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
@@ -105,6 +108,53 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   } else {
     serveOperationsOnly(fastify);
   }
-  app.enableShutdownHooks();
   return app;
+}
+
+/** Resolves once the listener is closed and every open connection has ended (answers in flight sent). */
+function drainHttp(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    // stops accepting connections, and closes those idle between requests; busy ones close after their answer
+    server.close(() => resolve());
+  });
+}
+
+/**
+ * A graceful stop on SIGTERM or SIGINT: readiness goes down and the listener closes at once (new connections are
+ * refused; requests on open connections get 503); requests in flight finish; then the modules stop in Nest's order
+ * (relay, then delivery jobs in flight, audit seal, then pools). Exits 0 when done, or 1 after SHUTDOWN_TIMEOUT_MS.
+ * A second signal of the same kind kills the process at once.
+ */
+export function stopOnSignals(app: NestFastifyApplication, config: AppConfig): void {
+  const logger = new Logger('Shutdown');
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    const started = Date.now();
+    logger.log(`${signal}: draining requests and deliveries in flight (at most ${config.shutdownTimeoutMs} ms)`);
+    const deadline = setTimeout(() => {
+      logger.error(`Shutdown still unfinished after ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT_MS): exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    app.get(Draining).begin();
+    void drainHttp(app.getHttpServer())
+      .then(() => app.close())
+      .then(
+        () => {
+          clearTimeout(deadline);
+          logger.log(`Stopped cleanly in ${Date.now() - started} ms`);
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error(`Shutdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          process.exit(1);
+        },
+      );
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, stop);
+  }
 }

@@ -13,6 +13,7 @@ import { AppConfig } from '../config/app-config.js';
 import { NotificationOutboxRepository } from '../notifications/notification-outbox.repository.js';
 import { NotificationQueue } from '../notifications/notification-queue.service.js';
 import { BlobStore } from '../storage/blob-store.js';
+import { Draining } from './draining.js';
 
 // Each check gives up after this long, so that a probe answers within about a second whatever hangs.
 export const CHECK_TIMEOUT_MS = 1000;
@@ -34,6 +35,7 @@ export class HealthController {
     private readonly queue: NotificationQueue,
     private readonly outbox: NotificationOutboxRepository,
     private readonly config: AppConfig,
+    private readonly draining: Draining,
   ) {}
 
   /** The process is up and its event loop turns; no dependency is asked. */
@@ -43,9 +45,19 @@ export class HealthController {
     await this.answer(reply, () => this.health.check([]));
   }
 
+  /** Down from the moment the process is told to stop, so that a load balancer sends nothing more. */
   @Get('ready')
   @HealthCheck()
   async ready(@Res() reply: FastifyReply): Promise<void> {
+    if (this.draining.active) {
+      // terminus's shape, without its error log line for every probe while the process drains
+      const shutdown = { shutdown: { status: 'down', message: 'draining requests, then exiting' } };
+      await reply
+        .header('cache-control', 'no-cache, no-store, must-revalidate')
+        .status(503)
+        .send({ status: 'error', info: {}, error: shutdown, details: shutdown });
+      return;
+    }
     await this.answer(reply, () =>
       this.health.check([
         () => this.database.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { Draining } from './draining.js';
 import { HealthController } from './health.controller.js';
 import { MetricsController } from './metrics.controller.js';
 import { Metrics } from './metrics.service.js';
@@ -10,7 +11,7 @@ import { ScrapeGauges } from './scrape-gauges.service.js';
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'pretty' })],
   controllers: [HealthController, MetricsController],
-  providers: [Metrics, ScrapeGauges],
-  exports: [Metrics],
+  providers: [Metrics, ScrapeGauges, Draining],
+  exports: [Metrics, Draining],
 })
 export class HealthModule {}
