@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -27,6 +27,8 @@ import { registerViewerCookies } from './viewer/viewer-request.js';
 
 /** How often Node looks for requests past their time: the precision of REQUEST_TIMEOUT_MS. */
 const CONNECTIONS_CHECK_MS = 1_000;
+/** How long a keep-alive connection idle at SIGTERM may still bring a request (to be answered 503) before it is closed. */
+const IDLE_GRACE_MS = 1_000;
 /** Headers must arrive within this (Node's default), or within REQUEST_TIMEOUT_MS when that is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
@@ -111,11 +113,20 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   return app;
 }
 
-/** Resolves once the listener is closed and every open connection has ended (answers in flight sent). */
+/**
+ * Resolves once the listener is closed and every open connection has ended. Unlike http.Server#close, which cuts
+ * keep-alive connections idle at that instant (a request a client sends on one just then is lost to a reset), open
+ * connections stay for a moment: a request on one is answered 503 with Connection: close, as is every answer now.
+ * Connections still idle after IDLE_GRACE_MS are closed, and again at each tick (one whose answer began before the
+ * drain may become idle later).
+ */
 function drainHttp(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    // stops accepting connections, and closes those idle between requests; busy ones close after their answer
-    server.close(() => resolve());
+    const reaper = setInterval(() => server.closeIdleConnections(), IDLE_GRACE_MS);
+    NetServer.prototype.close.call(server, () => {
+      clearInterval(reaper);
+      resolve();
+    });
   });
 }
 
