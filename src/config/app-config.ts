@@ -157,7 +157,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   { name: 'S3_QUEUE_SIZE', default: '2', doc: 'parts uploaded concurrently per upload' },
   { name: 'AWS_ACCESS_KEY_ID', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
   { name: 'AWS_SECRET_ACCESS_KEY', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
-  { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379', doc: 'Redis for the notification queue' },
+  {
+    name: 'REDIS_URL',
+    default: 'redis://127.0.0.1:6379',
+    doc: 'Redis for the notification queue and the shared per-client rate limit',
+  },
   { name: 'QUEUE_PREFIX', default: 'fhir-registry', doc: 'prefix of every Redis key the queue uses' },
   { name: 'APP_ROLES', default: 'api,worker', doc: 'api, worker or both (comma-separated)' },
   { name: 'MAX_RESOURCE_BYTES', default: '10485760', doc: 'largest JSON/XML body accepted (10 MiB)' },
