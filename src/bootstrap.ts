@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -113,14 +113,29 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   return app;
 }
 
+/** The answers not yet sent in full, so that a drain can tell their clients the connection closes after them. */
+function trackAnswers(server: Server): Set<ServerResponse> {
+  const answers = new Set<ServerResponse>();
+  server.on('request', (_request: IncomingMessage, answer: ServerResponse) => {
+    answers.add(answer);
+    answer.once('close', () => answers.delete(answer));
+  });
+  return answers;
+}
+
 /**
  * Resolves once the listener is closed and every open connection has ended. Unlike http.Server#close, which cuts
  * keep-alive connections idle at that instant (a request a client sends on one just then is lost to a reset), open
- * connections stay for a moment: a request on one is answered 503 with Connection: close, as is every answer now.
- * Connections still idle after IDLE_GRACE_MS are closed, and again at each tick (one whose answer began before the
- * drain may become idle later).
+ * connections stay for a moment: a request on one is answered 503 with Connection: close, as are the answers still
+ * running. Connections still idle after IDLE_GRACE_MS are closed, and again at each tick (one whose answer had begun
+ * before the drain becomes idle after it).
  */
-function drainHttp(server: Server): Promise<void> {
+function drainHttp(server: Server, answers: Set<ServerResponse>): Promise<void> {
+  for (const answer of answers) {
+    if (!answer.headersSent) {
+      answer.setHeader('connection', 'close');
+    }
+  }
   return new Promise((resolve) => {
     const reaper = setInterval(() => server.closeIdleConnections(), IDLE_GRACE_MS);
     NetServer.prototype.close.call(server, () => {
@@ -138,6 +153,8 @@ function drainHttp(server: Server): Promise<void> {
  */
 export function stopOnSignals(app: NestFastifyApplication, config: AppConfig): void {
   const logger = new Logger('Shutdown');
+  const server: Server = app.getHttpServer();
+  const answers = trackAnswers(server);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -151,7 +168,7 @@ export function stopOnSignals(app: NestFastifyApplication, config: AppConfig): v
       process.exit(1);
     }, config.shutdownTimeoutMs);
     app.get(Draining).begin();
-    void drainHttp(app.getHttpServer())
+    void drainHttp(server, answers)
       .then(() => app.close())
       .then(
         () => {

@@ -25,8 +25,10 @@ export class Draining {
 }
 
 /**
- * While draining: every answer closes its connection (no keep-alive into a process about to exit), and a request
- * that arrives is refused with 503, Retry-After and an OperationOutcome, except the health probes.
+ * While draining, a request that arrives is refused with 503, Retry-After and an OperationOutcome (except the health
+ * probes), and its connection closed after the answer. The answers already running get Connection: close from
+ * bootstrap's drain, not from an onSend hook here: with one, a client that stopped reading a streamed Binary was no
+ * longer cut off at SOCKET_IDLE_TIMEOUT_MS (abusive-clients fault test).
  */
 export function refuseWhileDraining(fastify: FastifyInstance, draining: Draining): void {
   fastify.addHook('onRequest', (request, reply, done) => {
@@ -42,11 +44,5 @@ export function refuseWhileDraining(fastify: FastifyInstance, draining: Draining
             headers: { 'retry-after': RETRY_AFTER_SECONDS },
           }),
     );
-  });
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (draining.active && !reply.raw.headersSent) {
-      void reply.header('connection', 'close');
-    }
-    done(null, payload);
   });
 }
