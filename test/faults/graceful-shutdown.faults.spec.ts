@@ -14,8 +14,8 @@ import { isStored, ODS, Phases, settle, succeeded, tally } from './support/submi
  * document submissions and reads, has a 32 MiB Binary upload half sent and a webhook delivery waiting on a slow
  * receiver, when it is told to stop. It must finish what it had started and refuse the rest cleanly: every answer
  * is a success or a 503 with Retry-After and an OperationOutcome (nothing stored), a client that comes after finds
- * the port closed, never a connection cut mid-request; the upload in flight is stored; the process exits 0 well
- * within SHUTDOWN_TIMEOUT_MS. After a restart everything acknowledged reads back, every retry succeeds, every
+ * the port closed, never a connection cut mid-request; the upload in flight is stored; the deliveries in flight
+ * are completed and recorded; the process exits 0 well within SHUTDOWN_TIMEOUT_MS. After a restart everything acknowledged reads back, every retry succeeds, every
  * notification arrives (the one in flight completed, or delivered again) and the audit chain verifies.
  */
 
@@ -103,6 +103,18 @@ describe('SIGTERM under load (compiled server, SQLite + file blobs)', () => {
           expect.any(String),
         ]);
 
+        // the deliveries waiting on the slow receiver at the signal were completed before the exit, not cut off
+        const deliveriesInFlight = receiver
+          .at(gpHook)
+          .filter((r) => r.receivedAt <= sigtermAt && r.receivedAt > sigtermAt - SLOW_RECEIVER_MS + 500)
+          .map((r) => String(r.headers['webhook-id']));
+        expect(deliveriesInFlight.length).toBeGreaterThan(0);
+        const [events] = await sqliteReader(database).read([
+          `SELECT "id", "delivered_at" FROM "subscription_event" WHERE "id" IN (${deliveriesInFlight.map((id) => `'${id}'`).join(', ')})`,
+        ]);
+        expect(events.filter((e) => e.delivered_at === null).map((e) => e.id)).toEqual([]);
+        expect(events).toHaveLength(deliveriesInFlight.length);
+
         const { submissions } = load;
         const attempts = submissions.flatMap((s) => s.attempts.map((attempt) => ({ s, attempt })));
         // every answer a success or a clean 503; no answer only where the port was closed, never a cut connection
@@ -154,6 +166,7 @@ describe('SIGTERM under load (compiled server, SQLite + file blobs)', () => {
             `${inFlight.length} submissions in flight at the signal answered ${tally(inFlight.map(({ attempt }) => attempt.status ?? attempt.error))}; ` +
             `${submissions.length} submissions, answers ${tally(attempts.map(({ attempt }) => attempt.status ?? attempt.error))}, ` +
             `retries ${tally(retries)}; the ${UPLOAD_SIZE / 1048576} MiB upload in flight: ${uploaded.status}; ` +
+            `${deliveriesInFlight.length} deliveries in flight, all recorded delivered before the exit; ` +
             `${verified.documents} DocumentReferences, ${verified.notifications.expected} notifications expected, ` +
             `${verified.notifications.requests} received (${verified.notifications.repeats} repeats); audit "${verified.audit}"`,
         );
