@@ -216,4 +216,37 @@ describe('SIGTERM under load (compiled server)', () => {
       }),
     300_000,
   );
+
+  it.concurrent(
+    'exits 1 once SHUTDOWN_TIMEOUT_MS has passed when a request in flight never finishes',
+    () =>
+      withResources(async (resources) => {
+        const dir = await resources.tempDir('faults-sigterm-timeout');
+        const env = await faultEnv(resources, dir, {
+          DATABASE_URL: `sqlite:${path.join(dir, 'registry.db')}`,
+          BLOB_STORE: `file:${path.join(dir, 'blobs')}`,
+          SHUTDOWN_TIMEOUT_MS: '2000',
+          LOG_LEVEL: 'info',
+        });
+        const server = await resources.start(env);
+        const rtg = await tokenFor(dir, 'RTG');
+        const big = new BigBody(4 * 1024 * 1024);
+        // an upload whose sender stops half-way and never goes on
+        const stalled = big.stream(2 * 1024 * 1024);
+        const uploading = upload(`${server.baseUrl}/fhir/Binary`, rtg, stalled.body, big.size);
+        await stalled.paused;
+        await settle(500);
+        const sigtermAt = Date.now();
+        process.kill(server.pid, 'SIGTERM');
+        const exit = await server.exit();
+        const stoppedIn = Date.now() - sigtermAt;
+        stalled.resume();
+        expect((await uploading).status).toBeUndefined();
+        expect(exit).toEqual({ code: 1, signal: null });
+        expect(server.output()).toMatch(/Shutdown still unfinished after 2000 ms/);
+        // the bound holds: seconds, not the request timeout's two minutes
+        expect(stoppedIn).toBeLessThan(30_000);
+      }),
+    120_000,
+  );
 });
