@@ -122,7 +122,11 @@ describe('SIGTERM under load (compiled server)', () => {
     expect(
       attempts
         .filter(({ attempt }) => attempt.error && !/ECONNREFUSED/.test(attempt.error))
-        .map(({ attempt }) => attempt.error),
+        .map(
+          ({ attempt }) =>
+            `${attempt.error}, sent ${attempt.startedAt - sigtermAt} ms after SIGTERM, ` +
+            `${server.output().includes(attempt.requestId) ? 'logged' : 'not logged'} by the server`,
+        ),
     ).toEqual([]);
     // requests running at the signal were carried out
     const inFlight = attempts.filter(({ attempt }) => attempt.startedAt < sigtermAt && attempt.endedAt! > sigtermAt);
