@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
@@ -18,6 +19,7 @@ import { registerRequestHygiene } from './fhir/request-hygiene.js';
 import { registerQueryLimits } from './fhir/query-limits.js';
 import { logRequest, registerRequestLog } from './fhir/request-log.js';
 import { recordRoutes, refuseOtherMethods } from './fhir/route-registry.js';
+import { Draining, refuseWhileDraining } from './health/draining.js';
 import { recordHttpMetrics } from './health/http-metrics.js';
 import { Metrics } from './health/metrics.service.js';
 import { serveOperationsOnly } from './health/operations-only.js';
@@ -26,6 +28,8 @@ import { registerViewerCookies } from './viewer/viewer-request.js';
 
 /** How often Node looks for requests past their time: the precision of REQUEST_TIMEOUT_MS. */
 const CONNECTIONS_CHECK_MS = 1_000;
+/** How long a keep-alive connection idle at SIGTERM may still bring a request (to be answered 503) before it is closed. */
+const IDLE_GRACE_MS = 1_000;
 /** Headers must arrive within this (Node's default), or within REQUEST_TIMEOUT_MS when that is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
@@ -96,6 +100,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   recordHttpMetrics(fastify, app.get(Metrics));
   registerBodyParsing(fastify, config.maxResourceBytes);
   await registerRequestHygiene(app, config);
+  refuseWhileDraining(fastify, app.get(Draining));
   await registerViewerCookies(app);
   // After the hygiene hooks, so that a 405 carries the request id and security headers too.
   refuseOtherMethods(fastify);
@@ -107,6 +112,80 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   } else {
     serveOperationsOnly(fastify);
   }
-  app.enableShutdownHooks();
   return app;
+}
+
+/** The answers not yet sent in full, so that a drain can tell their clients the connection closes after them. */
+function trackAnswers(server: Server): Set<ServerResponse> {
+  const answers = new Set<ServerResponse>();
+  server.on('request', (_request: IncomingMessage, answer: ServerResponse) => {
+    answers.add(answer);
+    answer.once('close', () => answers.delete(answer));
+  });
+  return answers;
+}
+
+/**
+ * Resolves once the listener is closed and every open connection has ended. Unlike http.Server#close, which cuts
+ * keep-alive connections idle at that instant (a request a client sends on one just then is lost to a reset), open
+ * connections stay for a moment: a request on one is answered 503 with Connection: close, as are the answers still
+ * running. Connections still idle after IDLE_GRACE_MS are closed, and again at each tick (one whose answer had begun
+ * before the drain becomes idle after it).
+ */
+function drainHttp(server: Server, answers: Set<ServerResponse>): Promise<void> {
+  for (const answer of answers) {
+    if (!answer.headersSent) {
+      answer.setHeader('connection', 'close');
+    }
+  }
+  return new Promise((resolve) => {
+    // after the poll phase, so that a request whose bytes wait unread on a busy loop counts as one, not as idle
+    const reaper = setInterval(() => setImmediate(() => server.closeIdleConnections()), IDLE_GRACE_MS);
+    NetServer.prototype.close.call(server, () => {
+      clearInterval(reaper);
+      resolve();
+    });
+  });
+}
+
+/**
+ * A graceful stop on SIGTERM or SIGINT: readiness goes down and the listener closes at once (new connections are
+ * refused; requests on open connections get 503); requests in flight finish; then the modules stop in Nest's order
+ * (relay, then delivery jobs in flight, audit seal, then pools). Exits 0 when done, or 1 after SHUTDOWN_TIMEOUT_MS.
+ * A second signal of the same kind kills the process at once.
+ */
+export function stopOnSignals(app: NestFastifyApplication, config: AppConfig): void {
+  const logger = new Logger('Shutdown');
+  const server: Server = app.getHttpServer();
+  const answers = trackAnswers(server);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    const started = Date.now();
+    logger.log(`${signal}: draining requests and deliveries in flight (at most ${config.shutdownTimeoutMs} ms)`);
+    const deadline = setTimeout(() => {
+      logger.error(`Shutdown still unfinished after ${config.shutdownTimeoutMs} ms (SHUTDOWN_TIMEOUT_MS): exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    app.get(Draining).begin();
+    void drainHttp(server, answers)
+      .then(() => app.close())
+      .then(
+        () => {
+          clearTimeout(deadline);
+          logger.log(`Stopped cleanly in ${Date.now() - started} ms`);
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error(`Shutdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          process.exit(1);
+        },
+      );
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, stop);
+  }
 }

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfigFromProcess } from './config/app-config.js';
-import { createApp } from './bootstrap.js';
+import { createApp, stopOnSignals } from './bootstrap.js';
 
 async function main(): Promise<void> {
   let config;
@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   }
   const app = await createApp(config);
   await app.listen(config.port, config.host);
+  stopOnSignals(app, config);
   if (!config.appRoles.includes('api')) {
     // Worker only: the relay and delivery run; the port answers only /health and /metrics.
     new Logger('Main').log(

@@ -81,7 +81,7 @@ export class BearerAuthGuard implements CanActivate {
       const principal = await this.verifier.verify(bearerToken(request));
       setPrincipal(request, principal);
       // before the scope check, so a client cannot flood the audit trail with 403s either
-      this.limiter.admit(principal);
+      await this.limiter.admit(principal);
       if (rule.kind === 'admin') {
         if (!hasAdminScope(principal.scopes)) {
           throw new FhirError(403, 'forbidden', 'This operator page requires the admin scope', {

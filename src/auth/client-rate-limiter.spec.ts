@@ -1,19 +1,19 @@
 import { FhirError } from '../common/fhir-error.js';
 import type { AppConfig } from '../config/app-config.js';
-import { ClientRateLimiter, FixedWindowCounter, clientKeyOf } from './client-rate-limiter.js';
+import { Metrics } from '../health/metrics.service.js';
+import { ClientRateLimiter, clientKeyOf } from './client-rate-limiter.js';
 
-describe('FixedWindowCounter', () => {
-  it('allows max hits per key in a window and says when the window ends', () => {
-    let now = 60_000 * 10 + 15_000;
-    const counter = new FixedWindowCounter(2, 60_000, () => now);
-    expect(counter.hit('a')).toEqual({ allowed: true });
-    expect(counter.hit('a')).toEqual({ allowed: true });
-    expect(counter.hit('b')).toEqual({ allowed: true });
-    expect(counter.hit('a')).toEqual({ allowed: false, retryAfterMs: 45_000 });
-    now += 45_000;
-    expect(counter.hit('a')).toEqual({ allowed: true });
-  });
-});
+async function refusal(attempt: Promise<void>): Promise<FhirError> {
+  try {
+    await attempt;
+  } catch (error) {
+    if (error instanceof FhirError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error('not throttled');
+}
 
 describe('clientKeyOf', () => {
   it('keys on client, subject and organisation, not on the token', () => {
@@ -25,17 +25,37 @@ describe('clientKeyOf', () => {
 });
 
 describe('ClientRateLimiter', () => {
-  it('refuses a client past its limit with 429 and Retry-After', () => {
-    const limiter = new ClientRateLimiter({ rateLimitPerMinute: 1 } as AppConfig);
+  it('refuses a client past its limit with 429 and Retry-After, and not another client', async () => {
+    const limiter = new ClientRateLimiter({ rateLimitPerMinute: 1, rateLimitStore: 'memory' } as AppConfig);
     const principal = { subject: 's', scopes: [] };
-    limiter.admit(principal);
+    await limiter.admit(principal);
+    const error = await refusal(limiter.admit(principal));
+    expect(error.status).toBe(429);
+    expect(error.issues[0].code).toBe('throttled');
+    expect(Number(error.headers['retry-after'])).toBeGreaterThan(0);
+    await limiter.admit({ subject: 'other', scopes: [] });
+  });
+
+  it('counts in this process while Redis does not answer, logs it once and counts the fallbacks', async () => {
+    const metrics = new Metrics();
+    // a port nothing listens on
+    const config = {
+      rateLimitPerMinute: 2,
+      rateLimitStore: 'redis',
+      redisUrl: 'redis://127.0.0.1:1',
+      queuePrefix: 'unit',
+    } as AppConfig;
+    const limiter = new ClientRateLimiter(config, metrics);
+    limiter.onApplicationBootstrap();
     try {
-      limiter.admit(principal);
-      throw new Error('not throttled');
-    } catch (error) {
-      expect(error).toBeInstanceOf(FhirError);
-      expect((error as FhirError).status).toBe(429);
-      expect(Number((error as FhirError).headers['retry-after'])).toBeGreaterThan(0);
+      const principal = { subject: 's', scopes: [] };
+      await limiter.admit(principal);
+      await limiter.admit(principal);
+      expect((await refusal(limiter.admit(principal))).status).toBe(429);
+      const fallbacks = await metrics.registry.getSingleMetricAsString('registry_rate_limit_fallbacks_total');
+      expect(fallbacks).toMatch(/registry_rate_limit_fallbacks_total 3/);
+    } finally {
+      limiter.onApplicationShutdown();
     }
   });
 });

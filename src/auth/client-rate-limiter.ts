@@ -1,55 +1,84 @@
-import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { FhirError } from '../common/fhir-error.js';
 import { AppConfig } from '../config/app-config.js';
+import { Metrics } from '../health/metrics.service.js';
 import type { Principal } from './principal.js';
 
-/** Requests counted per key in fixed windows aligned to the clock, in memory (one process). */
-export class FixedWindowCounter {
-  private windowStart = 0;
-  private readonly counts = new Map<string, number>();
-
-  constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Counts one request for `key`: allowed, or how long until the window ends. */
-  hit(key: string): { allowed: true } | { allowed: false; retryAfterMs: number } {
-    const now = this.now();
-    const start = now - (now % this.windowMs);
-    if (start !== this.windowStart) {
-      // a new window forgets every key, so memory holds only the clients seen in one window
-      this.windowStart = start;
-      this.counts.clear();
-    }
-    const count = (this.counts.get(key) ?? 0) + 1;
-    this.counts.set(key, count);
-    return count <= this.max ? { allowed: true } : { allowed: false, retryAfterMs: start + this.windowMs - now };
-  }
-}
+const WINDOW_SECONDS = 60;
+// A rate-limit check must not hold a request up: past this, the process counts alone.
+const STORE_TIMEOUT_MS = 500;
 
 /** The bucket of a verified caller: its client, subject and organisation, whatever token or spelling it sends. */
 export function clientKeyOf(principal: Principal): string {
   return JSON.stringify([principal.clientId ?? null, principal.subject, principal.organization ?? null]);
 }
 
-/** RATE_LIMIT_PER_MINUTE per verified client; the per-address limit before authentication is request-hygiene's. */
-@Injectable()
-export class ClientRateLimiter {
-  private readonly counter: FixedWindowCounter;
-  private readonly max: number;
+// Redis holds a digest, not who the caller is.
+const storeKeyOf = (principal: Principal): string =>
+  createHash('sha256').update(clientKeyOf(principal)).digest('base64url');
 
-  constructor(config: AppConfig) {
+/**
+ * RATE_LIMIT_PER_MINUTE per verified client, counted in Redis so that every replica shares one count
+ * (RATE_LIMIT_STORE=redis), or in this process. While Redis does not answer, each process counts alone (logged once
+ * per outage, and counted in registry_rate_limit_fallbacks_total): a limiter outage never refuses a request.
+ * The per-address limit before authentication is request-hygiene's.
+ */
+@Injectable()
+export class ClientRateLimiter implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ClientRateLimiter.name);
+  private readonly max: number;
+  private readonly local: RateLimiterMemory;
+  private readonly shared?: RateLimiterAbstract;
+  private readonly redis?: Redis;
+  private storeDown = false;
+
+  constructor(
+    config: AppConfig,
+    @Optional() private readonly metrics?: Metrics,
+  ) {
     this.max = config.rateLimitPerMinute;
-    this.counter = new FixedWindowCounter(this.max, 60_000);
+    this.local = new RateLimiterMemory({ points: this.max, duration: WINDOW_SECONDS });
+    if (config.rateLimitStore === 'redis') {
+      this.redis = new Redis(config.redisUrl, {
+        lazyConnect: true,
+        // fail at once while disconnected, and never wait long on a slow Redis
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: STORE_TIMEOUT_MS,
+        connectTimeout: 2000,
+        retryStrategy: (times) => Math.min(times * 200, 2000),
+      });
+      // connection errors are reported by the first check that falls back, once per outage
+      this.redis.on('error', () => undefined);
+      this.redis.on('ready', () => {
+        if (this.storeDown) {
+          this.storeDown = false;
+          this.logger.log('Rate limit store is back: counting per client across replicas again');
+        }
+      });
+      this.shared = new RateLimiterRedis({
+        storeClient: this.redis,
+        rejectIfRedisNotReady: true,
+        keyPrefix: `${config.queuePrefix}:rate-limit`,
+        points: this.max,
+        duration: WINDOW_SECONDS,
+      });
+    }
   }
 
   /** Throws 429 once the caller has used up this minute's requests. */
-  admit(principal: Principal): void {
-    const verdict = this.counter.hit(clientKeyOf(principal));
-    if (!verdict.allowed) {
-      const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+  async admit(principal: Principal): Promise<void> {
+    const key = storeKeyOf(principal);
+    try {
+      await this.consume(key);
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) {
+        throw error;
+      }
+      const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
       throw new FhirError(
         429,
         'throttled',
@@ -57,5 +86,39 @@ export class ClientRateLimiter {
         { headers: { 'retry-after': String(seconds) } },
       );
     }
+  }
+
+  /** Resolves when allowed; rejects with a RateLimiterRes when over the limit. */
+  private async consume(key: string): Promise<void> {
+    if (!this.shared) {
+      await this.local.consume(key);
+      return;
+    }
+    try {
+      await this.shared.consume(key);
+      return;
+    } catch (error) {
+      if (error instanceof RateLimiterRes) {
+        throw error;
+      }
+      this.metrics?.rateLimitFallbacks.inc();
+      if (!this.storeDown) {
+        this.storeDown = true;
+        this.logger.warn(
+          `Rate limit store unreachable (${error instanceof Error ? error.message : String(error)}): ` +
+            'each process counts its clients alone until Redis is back',
+        );
+      }
+    }
+    await this.local.consume(key);
+  }
+
+  onApplicationBootstrap(): void {
+    // a Redis that is not up yet is retried in the background; checks count per process meanwhile
+    this.redis?.connect().catch(() => undefined);
+  }
+
+  onApplicationShutdown(): void {
+    this.redis?.disconnect();
   }
 }

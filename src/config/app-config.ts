@@ -47,6 +47,10 @@ export abstract class AppConfig {
   abstract readonly trustProxy: boolean | readonly string[];
   abstract readonly rateLimitPerMinute: number;
   abstract readonly rateLimitPerAddressPerMinute: number;
+  /** Where the per-client counts live: Redis (shared by every replica, per process while it is unreachable) or memory. */
+  abstract readonly rateLimitStore: 'redis' | 'memory';
+  /** How long a SIGTERM may take to drain requests and deliveries before the process exits anyway (code 1). */
+  abstract readonly shutdownTimeoutMs: number;
   abstract readonly auditRefusalWindowMs: number;
   abstract readonly requestTimeoutMs: number;
   abstract readonly socketIdleTimeoutMs: number;
@@ -155,7 +159,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
   { name: 'S3_QUEUE_SIZE', default: '2', doc: 'parts uploaded concurrently per upload' },
   { name: 'AWS_ACCESS_KEY_ID', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
   { name: 'AWS_SECRET_ACCESS_KEY', default: '', doc: 'S3 credentials (standard AWS variable, read by the SDK)' },
-  { name: 'REDIS_URL', default: 'redis://127.0.0.1:6379', doc: 'Redis for the notification queue' },
+  {
+    name: 'REDIS_URL',
+    default: 'redis://127.0.0.1:6379',
+    doc: 'Redis for the notification queue and the shared per-client rate limit',
+  },
   { name: 'QUEUE_PREFIX', default: 'fhir-registry', doc: 'prefix of every Redis key the queue uses' },
   { name: 'APP_ROLES', default: 'api,worker', doc: 'api, worker or both (comma-separated)' },
   { name: 'MAX_RESOURCE_BYTES', default: '10485760', doc: 'largest JSON/XML body accepted (10 MiB)' },
@@ -207,6 +215,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     doc: 'requests per minute per verified client (token client_id, sub and organization) before 429',
   },
   {
+    name: 'RATE_LIMIT_STORE',
+    default: 'redis',
+    doc: 'where RATE_LIMIT_PER_MINUTE is counted: redis (REDIS_URL, one count across all replicas; each process counts alone while Redis is unreachable) or memory (per process)',
+  },
+  {
     name: 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE',
     default: '3000',
     doc: 'requests per minute per source address, checked before the token is, before 429',
@@ -225,6 +238,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'SOCKET_IDLE_TIMEOUT_MS',
     default: '60000',
     doc: 'a connection on which nothing moves this long is closed (a client that stops reading its answer lets go of the file it was sent)',
+  },
+  {
+    name: 'SHUTDOWN_TIMEOUT_MS',
+    default: '25000',
+    doc: 'on SIGTERM/SIGINT, time to finish requests and deliveries in flight before the process exits anyway with code 1 (keep it below the orchestrator grace period, 30 s in Kubernetes)',
   },
   { name: 'LOG_LEVEL', default: 'info', doc: 'debug, info, warn or error' },
   {
@@ -635,6 +653,8 @@ export function loadConfig(env: Env): AppConfig {
     trustProxy: trustProxy(env),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 1),
     rateLimitPerAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 1),
+    rateLimitStore: oneOf(env, 'RATE_LIMIT_STORE', ['redis', 'memory'] as const),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 1000, 3_600_000),
     auditRefusalWindowMs: integer(env, 'AUDIT_REFUSAL_WINDOW_MS', 100, 3_600_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 1000),
     socketIdleTimeoutMs: integer(env, 'SOCKET_IDLE_TIMEOUT_MS', 1000),

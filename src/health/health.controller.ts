@@ -15,6 +15,7 @@ import { AppConfig } from '../config/app-config.js';
 import { NotificationOutboxRepository } from '../notifications/notification-outbox.repository.js';
 import { NotificationQueue } from '../notifications/notification-queue.service.js';
 import { BlobStore } from '../storage/blob-store.js';
+import { Draining } from './draining.js';
 
 const HEALTH_JSON = { 'application/json': { schema: schemaRef('HealthCheck') } };
 
@@ -39,6 +40,7 @@ export class HealthController {
     private readonly queue: NotificationQueue,
     private readonly outbox: NotificationOutboxRepository,
     private readonly config: AppConfig,
+    private readonly draining: Draining,
   ) {}
 
   /** The process is up and its event loop turns; no dependency is asked. */
@@ -51,6 +53,7 @@ export class HealthController {
     await this.answer(reply, () => this.health.check([]));
   }
 
+  /** Down from the moment the process is told to stop, so that a load balancer sends nothing more. */
   @Get('ready')
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiResponse({ status: 200, description: 'Ready (some dependencies may be degraded)', content: HEALTH_JSON })
@@ -66,6 +69,15 @@ export class HealthController {
       'lag are reported as degraded without failing readiness.',
   })
   async ready(@Res() reply: FastifyReply): Promise<void> {
+    if (this.draining.active) {
+      // terminus's shape, without its error log line for every probe while the process drains
+      const shutdown = { shutdown: { status: 'down', message: 'draining requests, then exiting' } };
+      await reply
+        .header('cache-control', 'no-cache, no-store, must-revalidate')
+        .status(503)
+        .send({ status: 'error', info: {}, error: shutdown, details: shutdown });
+      return;
+    }
     await this.answer(reply, () =>
       this.health.check([
         () => this.database.pingCheck('database', { connection: this.dataSource, timeout: CHECK_TIMEOUT_MS }),

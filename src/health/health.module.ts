@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { Draining } from './draining.js';
 import { HealthController } from './health.controller.js';
 import { MetricsController } from './metrics.controller.js';
 import { Metrics } from './metrics.service.js';
@@ -11,7 +12,7 @@ import { StoredTotals } from '../registry/stored-totals.js';
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'pretty' })],
   controllers: [HealthController, MetricsController],
-  providers: [Metrics, ScrapeGauges, { provide: StoredTotals, useExisting: Metrics }],
-  exports: [Metrics, StoredTotals],
+  providers: [Metrics, ScrapeGauges, Draining, { provide: StoredTotals, useExisting: Metrics }],
+  exports: [Metrics, StoredTotals, Draining],
 })
 export class HealthModule {}

@@ -76,6 +76,12 @@ export class Metrics implements StoredTotals {
     registers: [this.registry],
   });
 
+  readonly rateLimitFallbacks = new Counter({
+    name: 'registry_rate_limit_fallbacks_total',
+    help: 'Per-client rate-limit checks counted in this process alone because the shared store (Redis) did not answer',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -11,6 +11,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import {
   BlobNotFoundError,
   BlobStore,
@@ -57,7 +58,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
 }
 
 /** Blobs as objects in one S3 bucket under a prefix, written by streaming multipart upload. */
-export class S3BlobStore extends BlobStore {
+export class S3BlobStore extends BlobStore implements OnApplicationShutdown {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -178,6 +179,11 @@ export class S3BlobStore extends BlobStore {
       }
       throw storeError(error);
     }
+  }
+
+  /** Closes the client's sockets once requests are drained (Nest calls this on the factory-made instance too). */
+  onApplicationShutdown(): void {
+    this.client.destroy();
   }
 
   async probe(signal?: AbortSignal): Promise<void> {

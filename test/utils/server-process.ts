@@ -14,6 +14,8 @@ export interface ServerProcess {
   output(): string;
   /** Sends `signal` (SIGKILL by default) and waits until the process has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** How the process ended: resolves once it has exited. */
+  exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 function newestMtime(directory: string): number {
@@ -73,6 +75,10 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     baseUrl: `http://${env.HOST}:${env.PORT}`,
     pid: child.pid ?? -1,
     output: () => output,
+    exit: async () => {
+      await exited(child);
+      return { code: child.exitCode, signal: child.signalCode };
+    },
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);

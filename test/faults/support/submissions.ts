@@ -105,13 +105,14 @@ export function aSubmission(n: number): Submission {
 }
 
 export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) {
+  // by shape, not instanceof: fetch's errors come from another realm under jest's VM modules
+  if (typeof error !== 'object' || error === null || typeof (error as Error).message !== 'string') {
     return String(error);
   }
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error
-    ? `${error.message}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`
-    : error.message;
+  const cause = (error as { cause?: unknown }).cause as { code?: string; message?: string } | undefined;
+  return cause && typeof cause === 'object'
+    ? `${(error as Error).message}: ${cause.code ?? cause.message}`
+    : (error as Error).message;
 }
 
 /** Sends one attempt of a submission (the same bytes every time) and records it on the submission. */
