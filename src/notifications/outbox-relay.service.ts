@@ -8,6 +8,7 @@ import {
   type PendingEventRow,
 } from './notification-outbox.repository.js';
 import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
+import { OutboundMessageRepository } from './outbound-message.repository.js';
 import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
@@ -45,6 +46,7 @@ export class OutboxRelay {
     private readonly subscriptions: SubscriptionRepository,
     private readonly disclosure: SubscriptionDisclosure,
     private readonly config: AppConfig,
+    private readonly messages: OutboundMessageRepository,
   ) {}
 
   private get postgres(): boolean {
@@ -103,6 +105,7 @@ export class OutboxRelay {
     } finally {
       // Routing trouble (a bad row, a lock timeout) must not hold back events already routed, nor handshakes.
       await this.enqueuePending();
+      await this.enqueueMessages();
       await this.offerHandshakes();
     }
   }
@@ -228,6 +231,34 @@ export class OutboxRelay {
     } catch (error) {
       this.logger.debug(`Enqueue deferred: ${(error as Error).message}`);
       return -1;
+    }
+  }
+
+  /**
+   * Queues outbound messages (ITK3 business acknowledgements) that have no job yet, and offers again those queued
+   * DELIVERY_REOFFER_MS ago and still unsent (the job id keeps one job per message); Redis down leaves them for later.
+   */
+  private async enqueueMessages(): Promise<void> {
+    const now = Date.now();
+    const { reofferMs, retryHours } = this.config.notifications;
+    const work = async (manager: EntityManager) => {
+      const rows = await this.messages.claimPending(manager, now - reofferMs, now - retryHours * 3_600_000, 100);
+      if (rows.length === 0) {
+        return;
+      }
+      await this.queue.reoffer(
+        rows.map((r) => ({ name: DeliveryJobName.OutboundMessage, outboundMessageId: r.id, jobId: `message:${r.id}` })),
+      );
+      await this.messages.markEnqueued(
+        manager,
+        rows.map((r) => r.id),
+        Date.now(),
+      );
+    };
+    try {
+      await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
+    } catch (error) {
+      this.logger.debug(`Outbound messages deferred: ${(error as Error).message}`);
     }
   }
 

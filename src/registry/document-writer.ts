@@ -17,6 +17,7 @@ import type { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
 import type { DocumentRelation } from './document-bundle.js';
 import { DocumentEventLog, type DocumentEvent } from './document-events.js';
+import { MessageReceiptLog } from './message-receipts.js';
 import { checkedChange, nextVersion } from './document-lifecycle.js';
 import {
   DocumentReferenceRepository,
@@ -38,6 +39,7 @@ import {
   sha256Hex,
   type AuditIntent,
   type ChangePlan,
+  type MessageReceiptPlan,
   type NewRecordsPlan,
   type PlannedBlob,
   type PlannedDocumentReference,
@@ -92,6 +94,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly metrics: Metrics,
     @Optional() private readonly events?: DocumentEventLog,
+    @Optional() private readonly messages?: MessageReceiptLog,
   ) {}
 
   /** Counts what is stored once, before the port opens, so that the metrics then only add this process's writes. */
@@ -163,6 +166,12 @@ export class DocumentWriter implements OnApplicationBootstrap {
             sourceOds: plan.ownerOds!,
             lastUpdatedMs: plan.now.getTime(),
             resource: JSON.stringify(resource),
+          });
+        }
+        if (plan.messageReceipt) {
+          await this.receiptLog().record(manager, {
+            ...plan.messageReceipt,
+            documentReferenceId: documentReferences[0]?.id ?? null,
           });
         }
         const written = { created: true, binaries: binaryRows, documents: documentRows, documentReferences };
@@ -241,6 +250,33 @@ export class DocumentWriter implements OnApplicationBootstrap {
       );
       return result;
     });
+  }
+
+  /** An ITK3 message answered without a new document (refused, or its document already stored): its receipt alone. */
+  async recordMessage(plan: MessageReceiptPlan): Promise<void> {
+    const { receipt } = plan;
+    await this.committer.run(async (manager) => {
+      await this.receiptLog().record(manager, receipt);
+      await this.audit.record(
+        auditOf(plan.audit, {
+          action: 'C',
+          subtype: plan.audit.subtype,
+          entities: receipt.documentReferenceId
+            ? [{ reference: `DocumentReference/${receipt.documentReferenceId}`, role: 'resource' }]
+            : [],
+          patientNhsNumbers: [],
+          custodianOrgs: [receipt.senderOds],
+        }),
+        manager,
+      );
+    });
+  }
+
+  private receiptLog(): MessageReceiptLog {
+    if (!this.messages) {
+      throw new Error('No MessageReceiptLog is provided: the messaging module is not loaded');
+    }
+    return this.messages;
   }
 
   /** In-memory bytes are their own size limit (the edge checked it); streamed ones are stored already. */
@@ -452,6 +488,8 @@ export class DocumentWriter implements OnApplicationBootstrap {
       const answer = recipientAnswer(current, proposed);
       const answered = withStep(row, answer.outcome, Date.now(), answer.reason);
       await this.tasks.update(manager, answered);
+      // a document that came as an ITK3 message may owe its sender a business acknowledgement (outbox, same unit)
+      await this.messages?.taskAnswered(manager, answered);
       await this.audit.record(
         auditOf(plan.audit, {
           action: 'U',

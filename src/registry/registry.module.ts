@@ -40,6 +40,7 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DocumentReferenceSearchRepository,
     ProvideService,
     DeliveryTaskService,
+    DocumentWriter,
   ],
 })
 export class RegistryModule {}
