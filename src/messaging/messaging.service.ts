@@ -15,6 +15,7 @@ import { readItkMessage, type ItkMessage } from './itk-message.js';
 import { responseMessage, type ItkIssue, type ItkResponseCode } from './itk-response.js';
 import type { MessageReceiptEntity } from './message-receipt.entity.js';
 import { MessageReceiptRepository } from './message-receipt.repository.js';
+import { EndpointAllowlist, UnsafeEndpointError, checkEndpointUrl } from '../notifications/endpoint-safety.js';
 
 export interface MessageSubmission {
   body: Buffer;
@@ -57,7 +58,11 @@ export class MessagingService {
     private readonly writer: DocumentWriter,
     private readonly receipts: MessageReceiptRepository,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.allowlist = new EndpointAllowlist(config.notifications.endpointAllowlist);
+  }
+
+  private readonly allowlist: EndpointAllowlist;
 
   private get endpoint(): string {
     return `${this.config.baseUrl}/fhir/$process-message`;
@@ -163,13 +168,20 @@ export class MessagingService {
         expression: 'MessageHeader.sender',
       });
     }
-    if (message.handling?.busAckRequested && message.sourceEndpoint && !/^https?:\/\//i.test(message.sourceEndpoint)) {
-      issues.push({
-        code: '10003',
-        diagnostics:
-          'BusAckRequested is true but MessageHeader.source.endpoint is not an http(s) URL a business acknowledgement can be sent to',
-        expression: 'MessageHeader.source.endpoint',
-      });
+    if (message.handling?.busAckRequested && message.sourceEndpoint) {
+      // the webhook rules (https, no credentials; addresses are checked again when the acknowledgement is sent)
+      try {
+        checkEndpointUrl(message.sourceEndpoint, this.allowlist, 'MessageHeader.source.endpoint');
+      } catch (error) {
+        if (!(error instanceof UnsafeEndpointError)) {
+          throw error;
+        }
+        issues.push({
+          code: '10003',
+          diagnostics: `BusAckRequested is true but no business acknowledgement can be sent to MessageHeader.source.endpoint: ${error.message}`,
+          expression: 'MessageHeader.source.endpoint',
+        });
+      }
     }
     return issues;
   }

@@ -37,6 +37,7 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     t = await startTestApp(database, blobs, {
       SUBSCRIPTION_ENDPOINT_ALLOWLIST: '127.0.0.1,localhost',
       OUTBOX_POLL_MS: '50',
+      DELIVERY_BACKOFF_BASE_MS: '200',
       MESSAGE_SIGNING_SECRET: SECRET,
     });
   });
@@ -115,6 +116,16 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     expect(bytes.toString('utf8')).toBe(JSON.stringify(document));
     expect(byPatient.content[0].attachment.size).toBe(bytes.length);
 
+    // audited as a message receipt, in the document's transaction
+    const audit = await t.fetch(`/fhir/AuditEvent?entity=DocumentReference/${byPatient.id}`, {
+      org: HOSPITAL,
+      scope: 'system/AuditEvent.rs',
+    });
+    const subtypes = ((await json(audit)).entry as { resource: Json }[]).flatMap((e) =>
+      (e.resource.subtype as { code: string }[]).map((c) => c.code),
+    );
+    expect(subtypes).toContain('process-message');
+
     // the same message again: the very same acknowledgement, nothing stored twice
     const again = await sendJson(message);
     expect(again.text).toBe(first.text);
@@ -171,6 +182,15 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     expect((await json(notAMessage)).resourceType).toBe('OperationOutcome');
   });
 
+  it('answers 10003 when a business acknowledgement is asked for at an endpoint webhooks may not reach', async () => {
+    for (const endpoint of ['http://10.1.2.3/itk', 'mesh:MAILBOX01', 'https://user:secret@sender.example/itk']) {
+      const { ack } = await sendJson(
+        anItkMessageR4(aDocument(aNhsNumber()), { busAckRequested: true, sourceEndpoint: endpoint }),
+      );
+      expect([endpoint, responseCodesOf(ack)]).toEqual([endpoint, ['10003']]);
+    }
+  });
+
   it('needs the scope that submitting a document needs', async () => {
     const response = await send(JSON.stringify(anItkMessageR4(aDocument(aNhsNumber()))), FHIR_JSON, {
       scope: 'system/DocumentReference.rs',
@@ -215,6 +235,7 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
 
     const taskSearch = await t.fetch(`/fhir/Task?owner=${ODS}|${GP}&focus=DocumentReference/${stored.id}`, { org: GP });
     const [task] = ((await json(taskSearch)).entry as { resource: Json }[]).map((e) => e.resource);
+    receiver.failNext(path, 1, 503); // the sender's endpoint fails once: the acknowledgement is sent again
     const rejected = await t.fetch(`/fhir/Task/${task.id}`, {
       method: 'PATCH',
       org: GP,
@@ -230,7 +251,10 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     });
     expect(rejected.status).toBe(200);
 
-    const [delivered] = await receiver.waitFor(path, (requests) => requests.length >= 1, 30_000);
+    const requests = await receiver.waitFor(path, (received) => received.some((r) => r.status === 200), 30_000);
+    expect(requests.map((r) => r.status)).toEqual([503, 200]);
+    expect(requests[1].headers['webhook-id']).toBe(requests[0].headers['webhook-id']);
+    const delivered = requests[1];
     expect(delivered.method).toBe('POST');
     expect(delivered.headers['content-type']).toContain(FHIR_JSON);
     const headers = {
@@ -247,7 +271,7 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     });
     expect(responseCodesOf(ack)).toEqual(['30002']);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(receiver.at(path)).toHaveLength(1);
+    expect(receiver.at(path)).toHaveLength(2);
 
     // one registry: a REST submission replaces the document that came as a message
     const replacement = aDischargeSummaryR4({
