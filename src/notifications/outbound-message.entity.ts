@@ -7,6 +7,7 @@ import { bigintAsNumber } from '../database/column-types.js';
  */
 @Entity('outbound_message')
 @Index('ix_outbound_message_pending', ['enqueuedAt', 'createdAt'])
+@Index('ix_outbound_message_undelivered', ['deliveredAt', 'enqueuedAt'])
 export class OutboundMessageEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;

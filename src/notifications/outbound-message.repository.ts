@@ -39,20 +39,28 @@ export class OutboundMessageRepository {
     ]);
   }
 
+  /** Claims up to `limit` messages that have no delivery job yet, oldest first. */
+  claimUnenqueued(manager: EntityManager, limit: number): Promise<{ id: string }[]> {
+    return manager.query<{ id: string }[]>(
+      `SELECT id FROM outbound_message WHERE enqueued_at IS NULL ORDER BY created_at, id LIMIT ${Number(limit)}` +
+        (this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''),
+    );
+  }
+
   /**
-   * Messages with no delivery job yet, and those queued before `queuedBefore` that are still unsent and younger than
-   * `createdAfter` (their job may be lost); oldest first.
+   * Claims up to `limit` messages queued before `queuedBefore`, still unsent, not given up and created after
+   * `createdAfter`: their job may be lost (read through the (delivered_at, enqueued_at) index).
    */
-  claimPending(
+  claimStale(
     manager: EntityManager,
     queuedBefore: number,
     createdAfter: number,
     limit: number,
   ): Promise<{ id: string }[]> {
     return manager.query<{ id: string }[]>(
-      `SELECT id FROM outbound_message WHERE enqueued_at IS NULL OR (enqueued_at < ${Number(queuedBefore)} ` +
-        `AND delivered_at IS NULL AND given_up_at IS NULL AND created_at > ${Number(createdAfter)}) ` +
-        `ORDER BY created_at, id LIMIT ${Number(limit)}${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+      `SELECT id FROM outbound_message WHERE delivered_at IS NULL AND enqueued_at < ${Number(queuedBefore)} ` +
+        `AND given_up_at IS NULL AND created_at > ${Number(createdAfter)} ORDER BY enqueued_at, id ` +
+        `LIMIT ${Number(limit)}${this.postgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
     );
   }
 

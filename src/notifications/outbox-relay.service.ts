@@ -35,6 +35,7 @@ export class OutboxRelay {
   private readonly offered = new Map<string, number>();
 
   private staleCheckedAt = 0;
+  private messagesCheckedAt = 0;
   /** Set when Redis came back: events queued before this are offered again, all of them, on the next pass. */
   private reofferBefore?: number;
 
@@ -241,11 +242,16 @@ export class OutboxRelay {
   private async enqueueMessages(): Promise<void> {
     const now = Date.now();
     const { reofferMs, retryHours } = this.config.notifications;
+    const stale = now - this.messagesCheckedAt >= reofferMs / 10;
     const work = async (manager: EntityManager) => {
-      const rows = await this.messages.claimPending(manager, now - reofferMs, now - retryHours * 3_600_000, 100);
+      const rows = [
+        ...(await this.messages.claimUnenqueued(manager, 100)),
+        ...(stale ? await this.messages.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100) : []),
+      ];
       if (rows.length === 0) {
         return;
       }
+      // reoffer: a job still queued under the same id is left alone, one lost is added again
       await this.queue.reoffer(
         rows.map((r) => ({ name: DeliveryJobName.OutboundMessage, outboundMessageId: r.id, jobId: `message:${r.id}` })),
       );
@@ -257,6 +263,9 @@ export class OutboxRelay {
     };
     try {
       await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
+      if (stale) {
+        this.messagesCheckedAt = now;
+      }
     } catch (error) {
       this.logger.debug(`Outbound messages deferred: ${(error as Error).message}`);
     }

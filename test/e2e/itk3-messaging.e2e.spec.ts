@@ -132,6 +132,22 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     expect(await search(HOSPITAL, `patient.identifier=${NHS}|${nhsNumber}`)).toHaveLength(1);
   });
 
+  it('gives two copies of a message sent at once one answer, stored once; a refusal is answered the same way again', async () => {
+    const nhsNumber = aNhsNumber();
+    const message = JSON.stringify(anItkMessageR4(aDocument(nhsNumber)));
+    const answers = await Promise.all([send(message), send(message), send(message)]);
+    const texts = await Promise.all(answers.map((r) => r.text()));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(new Set(texts).size).toBe(1);
+    expect(responseCodesOf(JSON.parse(texts[0]))).toEqual(['20013']);
+    expect(await search(HOSPITAL, `patient.identifier=${NHS}|${nhsNumber}`)).toHaveLength(1);
+
+    const refused = JSON.stringify(anItkMessageR4(aDocument(aNhsNumber()), { omitHandlingKeys: ['SenderReference'] }));
+    const first = await (await send(refused)).text();
+    expect(responseCodesOf(JSON.parse(first))).toEqual(['10007']);
+    expect(await (await send(refused)).text()).toBe(first);
+  });
+
   it('answers 20007 to a message id sent again with other content, and 20008 to another message with a stored document identifier', async () => {
     const nhsNumber = aNhsNumber();
     const identifier = randomUUID();

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class ItkMessaging1796025076876 implements MigrationInterface {
-  name = 'ItkMessaging1796025076876';
+export class ItkMessaging1796026415709 implements MigrationInterface {
+  name = 'ItkMessaging1796026415709';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
@@ -17,12 +17,16 @@ export class ItkMessaging1796025076876 implements MigrationInterface {
       `CREATE TABLE "outbound_message" ("id" character varying(64) NOT NULL, "kind" character varying(32) NOT NULL, "endpoint" character varying(2048) NOT NULL, "content_type" character varying(128) NOT NULL, "body" text NOT NULL, "created_at" bigint NOT NULL, "enqueued_at" bigint, "delivered_at" bigint, "given_up_at" bigint, "attempts" integer NOT NULL DEFAULT '0', "last_error" character varying(500), CONSTRAINT "PK_53741fe5d4d5e2cb54dc4a5f446" PRIMARY KEY ("id"))`,
     );
     await queryRunner.query(
+      `CREATE INDEX "ix_outbound_message_undelivered" ON "outbound_message"  ("delivered_at", "enqueued_at") `,
+    );
+    await queryRunner.query(
       `CREATE INDEX "ix_outbound_message_pending" ON "outbound_message"  ("enqueued_at", "created_at") `,
     );
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX "public"."ix_outbound_message_pending"`);
+    await queryRunner.query(`DROP INDEX "public"."ix_outbound_message_undelivered"`);
     await queryRunner.query(`DROP TABLE "outbound_message"`);
     await queryRunner.query(`DROP INDEX "public"."ux_itk_message_receipt_sender_message"`);
     await queryRunner.query(`DROP INDEX "public"."ix_itk_message_receipt_document"`);

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class ItkMessaging1796025075127 implements MigrationInterface {
-  name = 'ItkMessaging1796025075127';
+export class ItkMessaging1796026413604 implements MigrationInterface {
+  name = 'ItkMessaging1796026413604';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
@@ -17,12 +17,16 @@ export class ItkMessaging1796025075127 implements MigrationInterface {
       `CREATE TABLE "outbound_message" ("id" varchar(64) PRIMARY KEY NOT NULL, "kind" varchar(32) NOT NULL, "endpoint" varchar(2048) NOT NULL, "content_type" varchar(128) NOT NULL, "body" text NOT NULL, "created_at" bigint NOT NULL, "enqueued_at" bigint, "delivered_at" bigint, "given_up_at" bigint, "attempts" integer NOT NULL DEFAULT (0), "last_error" varchar(500))`,
     );
     await queryRunner.query(
+      `CREATE INDEX "ix_outbound_message_undelivered" ON "outbound_message" ("delivered_at", "enqueued_at") `,
+    );
+    await queryRunner.query(
       `CREATE INDEX "ix_outbound_message_pending" ON "outbound_message" ("enqueued_at", "created_at") `,
     );
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX "ix_outbound_message_pending"`);
+    await queryRunner.query(`DROP INDEX "ix_outbound_message_undelivered"`);
     await queryRunner.query(`DROP TABLE "outbound_message"`);
     await queryRunner.query(`DROP INDEX "ux_itk_message_receipt_sender_message"`);
     await queryRunner.query(`DROP INDEX "ix_itk_message_receipt_document"`);
