@@ -31,6 +31,7 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
   let t: TestApp;
   let receiver: WebhookReceiver;
   const ackPath = `/itk-acks-${randomUUID()}`;
+  const inboxPath = `/inbox-${COMMUNITY_TEAM}-${randomUUID()}`;
 
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
@@ -40,6 +41,20 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
       DELIVERY_BACKOFF_BASE_MS: '200',
       MESSAGE_SIGNING_SECRET: SECRET,
     });
+    // the community team hears of documents addressed to it, as any recipient does
+    const subscribed = await t.fetch('/fhir/Subscription', {
+      method: 'POST',
+      org: COMMUNITY_TEAM,
+      headers: { 'content-type': FHIR_JSON },
+      body: JSON.stringify({
+        resourceType: 'Subscription',
+        status: 'requested',
+        reason: 'Documents for the community team',
+        criteria: `DocumentReference?recipient=${ODS}|${COMMUNITY_TEAM}`,
+        channel: { type: 'rest-hook', endpoint: receiver.url(inboxPath), payload: FHIR_JSON },
+      }),
+    });
+    expect(subscribed.status).toBe(201);
   });
   afterAll(async () => {
     await t?.close();
@@ -96,6 +111,12 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     expect(byPatient).toBeDefined();
     const [byRecipient] = await search(COMMUNITY_TEAM, `recipient=${ODS}|${COMMUNITY_TEAM}`);
     expect(byRecipient?.id).toBe(byPatient.id);
+    // the destination's subscription is notified, as for a REST submission
+    await receiver.waitFor(
+      inboxPath,
+      (requests) => requests.some((r) => r.url.endsWith(`/DocumentReference/${byRecipient.id}`)),
+      30_000,
+    );
     // a delivery Task for each recipient, as for a REST submission
     const taskSearch = await t.fetch(
       `/fhir/Task?requester=${ODS}|${HOSPITAL}&focus=DocumentReference/${byPatient.id}`,
