@@ -24,9 +24,9 @@ import { CustodianCreationTokens1796011000000 } from './migrations/sqlite/179601
 import { SmartClients1796013332497 } from './migrations/postgres/1796013332497-SmartClients.js';
 import { SmartClients1796013331609 } from './migrations/sqlite/1796013331609-SmartClients.js';
 import { DeliveryTasks1796014998585 } from './migrations/postgres/1796014998585-DeliveryTasks.js';
-import { ItkMessaging1796026415709 } from './migrations/postgres/1796026415709-ItkMessaging.js';
+import { ItkMessaging1796027181950 } from './migrations/postgres/1796027181950-ItkMessaging.js';
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
-import { ItkMessaging1796026413604 } from './migrations/sqlite/1796026413604-ItkMessaging.js';
+import { ItkMessaging1796027180570 } from './migrations/sqlite/1796027180570-ItkMessaging.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -43,7 +43,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000000,
   SmartClients1796013331609,
   DeliveryTasks1796014994228,
-  ItkMessaging1796026413604,
+  ItkMessaging1796027180570,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -59,5 +59,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   CustodianCreationTokens1796011000001,
   SmartClients1796013332497,
   DeliveryTasks1796014998585,
-  ItkMessaging1796026415709,
+  ItkMessaging1796027181950,
 ];

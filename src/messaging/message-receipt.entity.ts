@@ -1,5 +1,10 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
 import { bigintAsNumber } from '../database/column-types.js';
+
+const jsonList: ValueTransformer = {
+  to: (value: string[] | undefined) => (value === undefined ? value : JSON.stringify(value)),
+  from: (value: string | null) => (value === null ? [] : (JSON.parse(value) as string[])),
+};
 
 /**
  * One ITK3 message received (keyed by its sender and MessageHeader.id) and the acknowledgement it was answered with,
@@ -33,6 +38,10 @@ export class MessageReceiptEntity {
 
   @Column({ name: 'document_reference_id', type: 'varchar', length: 64, nullable: true })
   documentReferenceId!: string | null;
+
+  /** JSON array of the ODS codes this message addressed the document to. */
+  @Column({ type: 'text', transformer: jsonList })
+  recipients!: string[];
 
   @Column({ name: 'source_endpoint', type: 'varchar', length: 2048, nullable: true })
   sourceEndpoint!: string | null;

@@ -19,6 +19,7 @@ const receipt = (overrides: Partial<MessageReceiptEntity> = {}): MessageReceiptE
   ack: '{}',
   receivedAt: 0,
   documentReferenceId: 'dr-1',
+  recipients: ['Y11111'],
   sourceEndpoint: 'https://sender.example/itk',
   busAckRequested: true,
   fhirVersion: '3.0.1',
@@ -46,7 +47,9 @@ function setup(found: MessageReceiptEntity | null) {
     { appendMessage } as unknown as NotificationOutbox,
     { baseUrl: 'https://registry.example' } as AppConfig,
   );
-  const manager = { getRepository: () => ({ findOne: () => Promise.resolve(found) }) } as unknown as EntityManager;
+  const manager = {
+    getRepository: () => ({ find: () => Promise.resolve(found ? [found] : []) }),
+  } as unknown as EntityManager;
   return { appendMessage, answered: (t: DeliveryTaskEntity) => repository.taskAnswered(manager, t) };
 }
 
@@ -76,6 +79,7 @@ describe('business acknowledgements owed when a recipient answers its Task', () 
   it.each([
     ['the sender did not ask for one', receipt({ busAckRequested: false }), task('accepted')],
     ['the document did not come as a message', null, task('accepted')],
+    ['the message did not address this recipient', receipt({ recipients: ['Y22222'] }), task('accepted')],
     ['a rejection gave text but no ITK3 code', receipt(), task('rejected', { text: 'not our patient' })],
   ])('sends nothing when %s', async (_why, found, answeredTask) => {
     const { appendMessage, answered } = setup(found);

@@ -35,9 +35,12 @@ export class MessageReceiptRepository extends MessageReceiptLog {
   }
 
   async taskAnswered(manager: EntityManager, task: DeliveryTaskEntity): Promise<void> {
-    const receipt = await manager
-      .getRepository(MessageReceiptEntity)
-      .findOne({ where: { documentReferenceId: task.documentReferenceId } });
+    // the message that addressed the document to this recipient (each recipient is added by one message)
+    const receipt = (
+      await manager
+        .getRepository(MessageReceiptEntity)
+        .find({ where: { documentReferenceId: task.documentReferenceId }, order: { receivedAt: 'ASC' } })
+    ).find((r) => r.recipients.includes(task.ownerOds));
     if (!receipt?.busAckRequested || !receipt.sourceEndpoint) {
       return;
     }

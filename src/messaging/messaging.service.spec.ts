@@ -21,16 +21,17 @@ const config = {
 function setup() {
   const submitDocument = jest.fn<DocumentService['submitDocument']>();
   const recordMessage = jest.fn<(plan: MessageReceiptPlan) => Promise<void>>().mockResolvedValue(undefined);
+  const address = jest.fn<DocumentWriter['address']>();
   const find = jest.fn<MessageReceiptRepository['find']>().mockResolvedValue(null);
   const service = new MessagingService(
     { submitDocument } as unknown as DocumentService,
-    { recordMessage } as unknown as DocumentWriter,
+    { recordMessage, address } as unknown as DocumentWriter,
     { find } as unknown as MessageReceiptRepository,
     config,
   );
   const process = (message: FhirResource, senderOds = 'RTG') =>
     service.processMessage({ body: Buffer.from(JSON.stringify(message)), format: 'json', senderOds, actor });
-  return { submitDocument, recordMessage, find, process };
+  return { submitDocument, recordMessage, address, find, process };
 }
 
 const stored = (created: boolean): SubmittedDocument =>
@@ -64,12 +65,23 @@ describe('MessagingService', () => {
     expect(submitDocument).toHaveBeenCalledTimes(1);
   });
 
-  it('records a 20008 answer when the document was already stored by another message or the REST API', async () => {
-    const { submitDocument, recordMessage, process } = setup();
+  it('addresses a stored document to the new recipients of another message (20013), else answers 20008', async () => {
+    const { submitDocument, address, process } = setup();
     submitDocument.mockResolvedValue(stored(false));
-    const answered = await process(anItkMessageR4(aDischargeSummaryR4()));
-    expect(answered.code).toBe('20008');
-    expect(recordMessage.mock.calls[0][0].receipt).toMatchObject({ ackCode: '20008', documentReferenceId: null });
+    address.mockResolvedValueOnce(['Y33333']);
+    const forAnother = await process(anItkMessageR4(aDischargeSummaryR4(), { recipientOds: ['Y33333'] }));
+    expect(forAnother).toMatchObject({ code: '20013', documentReferenceId: 'dr-1' });
+    const plan = address.mock.calls[0][0];
+    expect(plan).toMatchObject({ documentReferenceId: 'dr-1', recipients: ['Y33333'], actorOds: 'RTG' });
+    expect(plan.receiptFor(['Y33333'])).toMatchObject({
+      ackCode: '20013',
+      recipients: ['Y33333'],
+      documentReferenceId: 'dr-1',
+    });
+    expect(plan.receiptFor([])).toMatchObject({ ackCode: '20008', recipients: [] });
+
+    address.mockResolvedValueOnce([]);
+    expect((await process(anItkMessageR4(aDischargeSummaryR4()))).code).toBe('20008');
   });
 
   it.each([

@@ -43,6 +43,8 @@ export interface ProcessedMessage {
 const NHS_NUMBER_LIKE = /\b\d{3}[ -]?\d{3}[ -]?\d{4}\b/g;
 const masked = (text: string): string => text.replace(NHS_NUMBER_LIKE, '[NHS number]');
 
+const STORED = 'The document is stored and addressed to its recipients';
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**
@@ -81,7 +83,7 @@ export class MessagingService {
       return this.answerAgain(earlier, contentSha256, message);
     }
     const now = new Date();
-    const receipt: Omit<MessageReceipt, 'ackCode' | 'ack' | 'documentReferenceId'> = {
+    const receipt: Omit<MessageReceipt, 'ackCode' | 'ack' | 'documentReferenceId' | 'recipients'> = {
       id: randomUUID(),
       senderOds,
       messageId: message.messageId,
@@ -100,11 +102,7 @@ export class MessagingService {
     // the embedded document is stored in the message's format, serialised once; those bytes are then the record
     const body = Buffer.from(submission.format === 'json' ? JSON.stringify(document) : writeFhirXml(document));
     const mediaType = submission.format === 'json' ? 'application/fhir+json' : 'application/fhir+xml';
-    const ack = this.answer(
-      message,
-      [{ code: '20013', diagnostics: 'The document was stored and its recipients notified' }],
-      now,
-    );
+    const ack = this.answer(message, [{ code: '20013', diagnostics: STORED }], now);
     try {
       const result = await this.documents.submitDocument(
         {
@@ -117,7 +115,7 @@ export class MessagingService {
         },
         {
           recipients: message.recipients,
-          messageReceipt: { ...receipt, ackCode: '20013', ack },
+          messageReceipt: { ...receipt, recipients: message.recipients, ackCode: '20013', ack },
           auditSubtype: 'process-message',
         },
       );
@@ -135,11 +133,7 @@ export class MessagingService {
       if (again) {
         return this.answerAgain(again, contentSha256, message); // the same message, sent twice at once
       }
-      const duplicate: ItkIssue = {
-        code: '20008',
-        diagnostics: `This document is already stored (DocumentReference/${result.documentReferenceId}); it was sent before, in another message or through the REST API`,
-      };
-      return this.refuse(receipt, message, [duplicate], submission.actor, now);
+      return await this.addressStored(receipt, message, result.documentReferenceId, submission.actor, now);
     } catch (error) {
       if (!(error instanceof FhirError) || error.status >= 500 || error.status === 413) {
         throw error; // an outage or a limit is no verdict on the message: no receipt, the sender may retry
@@ -156,6 +150,48 @@ export class MessagingService {
       }));
       return this.refuse(receipt, message, refusals, submission.actor, now);
     }
+  }
+
+  /**
+   * The document is stored already (this custodian sent it before, by message or REST): ITK3 sends one message per
+   * recipient, so a message for recipients it does not have yet addresses it to them (20013); one that brings nothing
+   * new is a duplicate document (20008).
+   */
+  private async addressStored(
+    receipt: Omit<MessageReceipt, 'ackCode' | 'ack' | 'documentReferenceId' | 'recipients'>,
+    message: ItkMessage,
+    documentReferenceId: string,
+    actor: Actor,
+    now: Date,
+  ): Promise<ProcessedMessage> {
+    const stored = this.answer(message, [{ code: '20013', diagnostics: STORED }], now);
+    const duplicate = this.answer(
+      message,
+      [
+        {
+          code: '20008',
+          diagnostics: `This document is already stored (DocumentReference/${documentReferenceId}) and addressed to these recipients`,
+        },
+      ],
+      now,
+    );
+    const added = await this.writer.address({
+      kind: 'address',
+      documentReferenceId,
+      recipients: message.recipients,
+      actorOds: receipt.senderOds,
+      receiptFor: (added) => ({
+        ...receipt,
+        recipients: added,
+        documentReferenceId,
+        ackCode: added.length > 0 ? '20013' : '20008',
+        ack: added.length > 0 ? stored : duplicate,
+      }),
+      audit: { actor, subtype: 'process-message' },
+    });
+    return added.length > 0
+      ? { ack: stored, code: '20013', replayed: false, documentReferenceId }
+      : { ack: duplicate, code: '20008', replayed: false, documentReferenceId };
   }
 
   /** The sender named in the message must be the organisation the token speaks for; acks must be deliverable. */
@@ -201,7 +237,7 @@ export class MessagingService {
 
   /** A refused message (or its document already stored) is recorded with its answer, so a repeat gets the same. */
   private async refuse(
-    receipt: Omit<MessageReceipt, 'ackCode' | 'ack' | 'documentReferenceId'>,
+    receipt: Omit<MessageReceipt, 'ackCode' | 'ack' | 'documentReferenceId' | 'recipients'>,
     message: ItkMessage,
     issues: ItkIssue[],
     actor: Actor,
@@ -212,7 +248,7 @@ export class MessagingService {
     try {
       await this.writer.recordMessage({
         kind: 'message-receipt',
-        receipt: { ...receipt, ackCode: code, ack, documentReferenceId: null },
+        receipt: { ...receipt, recipients: [], ackCode: code, ack, documentReferenceId: null },
         audit: { actor, subtype: 'process-message' },
       });
     } catch (error) {

@@ -1,3 +1,4 @@
+import type { DocumentEventKind } from '../registry/document-events.js';
 import { randomUUID } from 'node:crypto';
 import { BACKPORT } from './subscription-resource.js';
 import type { PayloadContent, SubscriptionStatus } from './subscription.entity.js';
@@ -7,7 +8,7 @@ export type StatusType = 'handshake' | 'heartbeat' | 'event-notification' | 'que
 export interface NotifiedEvent {
   eventNumber: number;
   occurredAt: number;
-  kind: 'created' | 'superseded' | 'withdrawn';
+  kind: DocumentEventKind;
   documentReferenceId: string;
   /** The DocumentReference as it was at this event, for full-resource payloads. */
   resource?: Record<string, unknown>;

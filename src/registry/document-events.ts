@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 
-export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn';
+/** `addressed`: a stored document was addressed to more recipients (an ITK3 message for another recipient). */
+export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn' | 'addressed';
 
 export interface DocumentEvent {
   kind: DocumentEventKind;

@@ -33,11 +33,12 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
 import type { DeliveryTaskEntity } from './delivery-task.entity.js';
 import { DeliveryTaskRepository } from './delivery-task.repository.js';
 import { checkAnswerAllowed, movesForward, recipientAnswer, taskResource, withStep } from './delivery-task.js';
-import { recipientsOf } from './document-reference-recipients.js';
+import { recipientsOf, withRecipients } from './document-reference-recipients.js';
 import {
   attachmentMismatches,
   sha256Hex,
   type AuditIntent,
+  type AddressPlan,
   type ChangePlan,
   type MessageReceiptPlan,
   type NewRecordsPlan,
@@ -272,6 +273,53 @@ export class DocumentWriter implements OnApplicationBootstrap {
     });
   }
 
+  /**
+   * Addresses a stored document to more recipients: only its custodian may, only while it is current. Returns the
+   * recipients that were new (none: nothing changed but the receipt).
+   */
+  async address(plan: AddressPlan): Promise<string[]> {
+    const id = plan.documentReferenceId;
+    return this.committer.run(async (manager) => {
+      const row = await this.documentReferences.findForUpdate(manager, id);
+      if (!row) {
+        throw notFound(`DocumentReference/${id} is not known to this server`);
+      }
+      if (row.custodianOds !== plan.actorOds) {
+        throw forbidden(`Only the custodian (${row.custodianOds ?? 'unknown'}) may address DocumentReference/${id}`);
+      }
+      const current = parseStored(row);
+      const known = new Set([...recipientsOf(current), plan.actorOds]);
+      const added = [...new Set(plan.recipients)].filter((ods) => !known.has(ods));
+      if (added.length > 0) {
+        if (row.status !== 'current') {
+          throw conflict(
+            `DocumentReference/${id} is ${row.status}: only a current document can be sent to more recipients`,
+          );
+        }
+        const addressed = nextVersion(withRecipients(current, added), new Date());
+        await this.documentReferences.save(manager, rowOf(addressed, row));
+        await this.recordEvent(manager, {
+          kind: 'addressed',
+          documentReferenceId: id,
+          versionId: addressed.meta.versionId,
+        });
+        await this.openTasks(manager, addressed, plan.actorOds, row.patientNhsNumber, added);
+      }
+      await this.receiptLog().record(manager, plan.receiptFor(added));
+      await this.audit.record(
+        auditOf(plan.audit, {
+          action: 'U',
+          subtype: plan.audit.subtype,
+          entities: [{ reference: `DocumentReference/${id}`, role: 'resource' }],
+          patientNhsNumbers: row.patientNhsNumber ? [row.patientNhsNumber] : [],
+          custodianOrgs: [plan.actorOds],
+        }),
+        manager,
+      );
+      return added;
+    });
+  }
+
   private receiptLog(): MessageReceiptLog {
     if (!this.messages) {
       throw new Error('No MessageReceiptLog is provided: the messaging module is not loaded');
@@ -421,15 +469,19 @@ export class DocumentWriter implements OnApplicationBootstrap {
     return stored;
   }
 
-  /** One delivery Task per organisation the document is addressed to (its sender aside), in the same transaction. */
+  /**
+   * One delivery Task per organisation the document is addressed to (its sender aside), or only to `only`, in the
+   * same transaction.
+   */
   private async openTasks(
     manager: EntityManager,
     document: StoredDocumentReference,
     senderOds: string,
     nhsNumber: string | null,
+    only?: string[],
   ): Promise<void> {
     const at = Date.parse(document.meta.lastUpdated);
-    const rows: DeliveryTaskEntity[] = [...new Set(recipientsOf(document))]
+    const rows: DeliveryTaskEntity[] = [...new Set(only ?? recipientsOf(document))]
       .filter((ods) => ods !== senderOds)
       .map((ods) => ({
         id: randomUUID(),

@@ -20,6 +20,8 @@ export interface MessageReceipt {
   receivedAt: number;
   /** The DocumentReference the message's document is indexed as, when it was stored. */
   documentReferenceId: string | null;
+  /** The recipients (ODS codes) this message addressed the document to: their answers are acknowledged to it. */
+  recipients: string[];
   /** MessageHeader.source.endpoint: where acknowledgements go. */
   sourceEndpoint: string | null;
   busAckRequested: boolean;

@@ -13,7 +13,7 @@ import type { FhirResource } from '../format/fhir-json.js';
  * stored) before anything is written. DocumentWriter carries plans out: bytes first, then every row, relation,
  * outbox event and the AuditEvent in one group-committed transaction. Every way in builds one of these.
  */
-export type WritePlan = NewRecordsPlan | ChangePlan | TaskStepPlan | TaskAnswerPlan | MessageReceiptPlan;
+export type WritePlan = NewRecordsPlan | ChangePlan | TaskStepPlan | TaskAnswerPlan | MessageReceiptPlan | AddressPlan;
 
 /** Bytes to keep: in memory (the writer stores them) or already streamed into the store by the HTTP edge. */
 export type PlannedBlob = { bytes: Buffer; contentType: string } | { stored: StoredBlob };
@@ -84,6 +84,21 @@ export interface NewRecordsPlan {
   messageReceipt?: Omit<MessageReceipt, 'documentReferenceId'>;
   audit: AuditIntent;
   now: Date;
+}
+
+/**
+ * A document already stored, sent again by its custodian for more recipients (ITK3 sends one message per recipient):
+ * the new ones are added to its DocumentReference (a new version) and get their delivery Tasks; the message's receipt
+ * is recorded with them.
+ */
+export interface AddressPlan {
+  kind: 'address';
+  documentReferenceId: string;
+  recipients: string[];
+  actorOds: string;
+  /** The message's receipt, given the recipients that were new (none: the message brought nothing new). */
+  receiptFor: (added: string[]) => MessageReceipt;
+  audit: AuditIntent;
 }
 
 /** An ITK3 message answered without storing a document (refused, or a duplicate): its receipt alone. */

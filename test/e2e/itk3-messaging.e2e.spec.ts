@@ -192,6 +192,51 @@ describe.each(BACKENDS)('ITK3 messaging on %s with %s blobs', (database, blobs) 
     expect(await kept.text()).not.toContain('amended');
   });
 
+  it('addresses a stored document to the recipient of another message for it (ITK3: one message per recipient), and its answer goes back to that message', async () => {
+    const nhsNumber = aNhsNumber();
+    const document = aDocument(nhsNumber);
+    const copyTeam = 'Y44444';
+    const copyPath = `/copy-acks-${randomUUID()}`;
+    const forGp = anItkMessageR4(document, { recipientOds: [GP], recipientType: 'FA' });
+    expect(responseCodesOf((await sendJson(forGp)).ack)).toEqual(['20013']);
+    const forCopy = anItkMessageR4(document, {
+      recipientOds: [copyTeam],
+      recipientType: 'FI',
+      sourceEndpoint: receiver.url(copyPath),
+    });
+    const second = await sendJson(forCopy);
+    expect(responseCodesOf(second.ack)).toEqual(['20013']);
+    expect(headerOf(second.ack).response.identifier).toBe(headerOf(forCopy).id);
+
+    const [found] = await search(copyTeam, `recipient=${ODS}|${copyTeam}`);
+    expect(found).toBeDefined();
+    expect(found.meta.versionId).toBe('2');
+    const [original] = await search(HOSPITAL, `patient.identifier=${NHS}|${nhsNumber}`);
+    expect(original.id).toBe(found.id);
+    const taskSearch = await t.fetch(`/fhir/Task?owner=${ODS}|${copyTeam}&focus=DocumentReference/${found.id}`, {
+      org: copyTeam,
+    });
+    const [task] = ((await json(taskSearch)).entry as { resource: Json }[]).map((e) => e.resource);
+    expect(task.requester.identifier.value).toBe(HOSPITAL);
+
+    // a third message bringing nothing new is a duplicate document
+    const again = await sendJson(anItkMessageR4(document, { recipientOds: [GP] }));
+    expect(responseCodesOf(again.ack)).toEqual(['20008']);
+
+    // the copy team's answer is acknowledged to the message that addressed it
+    const accepted = await t.fetch(`/fhir/Task/${task.id}`, {
+      method: 'PATCH',
+      org: copyTeam,
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/status', value: 'completed' }]),
+    });
+    expect(accepted.status).toBe(200);
+    const [delivered] = await receiver.waitFor(copyPath, (requests) => requests.length >= 1, 30_000);
+    const ack = JSON.parse(delivered.body) as Json;
+    expect(headerOf(ack).response.identifier).toBe(headerOf(forCopy).id);
+    expect(responseCodesOf(ack)).toEqual(['30001']);
+  });
+
   it('answers 20009 listing each failure of an invalid document, and stores nothing', async () => {
     const nhsNumber = aNhsNumber();
     const document = aDocument(nhsNumber) as Json;

@@ -1,11 +1,11 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class ItkMessaging1796026415709 implements MigrationInterface {
-  name = 'ItkMessaging1796026415709';
+export class ItkMessaging1796027181950 implements MigrationInterface {
+  name = 'ItkMessaging1796027181950';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
-      `CREATE TABLE "itk_message_receipt" ("id" character varying(64) NOT NULL, "sender_ods" character varying(32) NOT NULL, "message_id" character varying(128) NOT NULL, "content_sha256" character varying(64) NOT NULL, "ack_code" character varying(8) NOT NULL, "ack" text NOT NULL, "received_at" bigint NOT NULL, "document_reference_id" character varying(64), "source_endpoint" character varying(2048), "bus_ack_requested" boolean NOT NULL, "fhir_version" character varying(8) NOT NULL, CONSTRAINT "PK_26f6a2370c8bd1dd39923ae11fc" PRIMARY KEY ("id"))`,
+      `CREATE TABLE "itk_message_receipt" ("id" character varying(64) NOT NULL, "sender_ods" character varying(32) NOT NULL, "message_id" character varying(128) NOT NULL, "content_sha256" character varying(64) NOT NULL, "ack_code" character varying(8) NOT NULL, "ack" text NOT NULL, "received_at" bigint NOT NULL, "document_reference_id" character varying(64), "recipients" text NOT NULL, "source_endpoint" character varying(2048), "bus_ack_requested" boolean NOT NULL, "fhir_version" character varying(8) NOT NULL, CONSTRAINT "PK_26f6a2370c8bd1dd39923ae11fc" PRIMARY KEY ("id"))`,
     );
     await queryRunner.query(
       `CREATE INDEX "ix_itk_message_receipt_document" ON "itk_message_receipt"  ("document_reference_id") `,

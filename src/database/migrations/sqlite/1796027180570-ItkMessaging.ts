@@ -1,11 +1,11 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class ItkMessaging1796026413604 implements MigrationInterface {
-  name = 'ItkMessaging1796026413604';
+export class ItkMessaging1796027180570 implements MigrationInterface {
+  name = 'ItkMessaging1796027180570';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
-      `CREATE TABLE "itk_message_receipt" ("id" varchar(64) PRIMARY KEY NOT NULL, "sender_ods" varchar(32) NOT NULL, "message_id" varchar(128) NOT NULL, "content_sha256" varchar(64) NOT NULL, "ack_code" varchar(8) NOT NULL, "ack" text NOT NULL, "received_at" bigint NOT NULL, "document_reference_id" varchar(64), "source_endpoint" varchar(2048), "bus_ack_requested" boolean NOT NULL, "fhir_version" varchar(8) NOT NULL)`,
+      `CREATE TABLE "itk_message_receipt" ("id" varchar(64) PRIMARY KEY NOT NULL, "sender_ods" varchar(32) NOT NULL, "message_id" varchar(128) NOT NULL, "content_sha256" varchar(64) NOT NULL, "ack_code" varchar(8) NOT NULL, "ack" text NOT NULL, "received_at" bigint NOT NULL, "document_reference_id" varchar(64), "recipients" text NOT NULL, "source_endpoint" varchar(2048), "bus_ack_requested" boolean NOT NULL, "fhir_version" varchar(8) NOT NULL)`,
     );
     await queryRunner.query(
       `CREATE INDEX "ix_itk_message_receipt_document" ON "itk_message_receipt" ("document_reference_id") `,
