@@ -175,20 +175,30 @@ export class MessagingService {
       ],
       now,
     );
-    const added = await this.writer.address({
-      kind: 'address',
-      documentReferenceId,
-      recipients: message.recipients,
-      actorOds: receipt.senderOds,
-      receiptFor: (added) => ({
-        ...receipt,
-        recipients: added,
+    let added: string[];
+    try {
+      added = await this.writer.address({
+        kind: 'address',
         documentReferenceId,
-        ackCode: added.length > 0 ? '20013' : '20008',
-        ack: added.length > 0 ? stored : duplicate,
-      }),
-      audit: { actor, subtype: 'process-message' },
-    });
+        recipients: message.recipients,
+        actorOds: receipt.senderOds,
+        receiptFor: (added) => ({
+          ...receipt,
+          recipients: added,
+          documentReferenceId,
+          ackCode: added.length > 0 ? '20013' : '20008',
+          ack: added.length > 0 ? stored : duplicate,
+        }),
+        audit: { actor, subtype: 'process-message' },
+      });
+    } catch (error) {
+      // the same message sent twice at once: the other copy recorded its receipt first
+      const again = await this.receipts.find(receipt.senderOds, receipt.messageId);
+      if (again) {
+        return this.answerAgain(again, receipt.contentSha256, message);
+      }
+      throw error;
+    }
     return added.length > 0
       ? { ack: stored, code: '20013', replayed: false, documentReferenceId }
       : { ack: duplicate, code: '20008', replayed: false, documentReferenceId };
