@@ -31,7 +31,7 @@ function setup() {
   );
   const process = (message: FhirResource, senderOds = 'RTG') =>
     service.processMessage({ body: Buffer.from(JSON.stringify(message)), format: 'json', senderOds, actor });
-  return { submitDocument, recordMessage, address, find, process };
+  return { service, submitDocument, recordMessage, address, find, process };
 }
 
 const stored = (created: boolean): SubmittedDocument =>
@@ -126,6 +126,14 @@ describe('MessagingService', () => {
     const answered = await process(anItkMessageR4(aDischargeSummaryR4(), { senderOds: 'RXX' }));
     expect(answered.code).toBe('20003');
     expect(submitDocument).not.toHaveBeenCalled();
+  });
+
+  it('refuses a Content-Type fhirVersion other than 3.0 or 4.0 with 415, as a document submission does', async () => {
+    const { service } = setup();
+    const body = Buffer.from(JSON.stringify(anItkMessageR4(aDischargeSummaryR4())));
+    await expect(
+      service.processMessage({ body, format: 'json', declaredFhirVersion: '5.0', senderOds: 'RTG', actor }),
+    ).rejects.toMatchObject({ status: 415 });
   });
 
   it('refuses a token without an organisation with 403', async () => {

@@ -98,7 +98,7 @@ export class MessagingService {
       return this.refuse(receipt, message, issues, submission.actor, now);
     }
     const { document } = message;
-    const stu3 = detectFhirVersion(document) === '3.0.1';
+    const stu3 = detectFhirVersion(document, submission.declaredFhirVersion) === '3.0.1';
     // the embedded document is stored in the message's format, serialised once; those bytes are then the record
     const body = Buffer.from(submission.format === 'json' ? JSON.stringify(document) : writeFhirXml(document));
     const mediaType = submission.format === 'json' ? 'application/fhir+json' : 'application/fhir+xml';
