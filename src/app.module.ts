@@ -10,6 +10,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { FhirModule } from './fhir/fhir.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MessagingModule } from './messaging/messaging.module.js';
 import { NotificationsModule } from './notifications/notifications.module.js';
 import { StorageModule } from './storage/storage.module.js';
 import { ViewerModule } from './viewer/viewer.module.js';
@@ -29,6 +30,7 @@ export class AppModule {
         FhirModule,
         HealthModule,
         NotificationsModule.forRoot(config),
+        MessagingModule,
         ViewerModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: FhirExceptionFilter }],

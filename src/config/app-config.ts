@@ -83,6 +83,8 @@ export abstract class AppConfig {
     readonly outboxLagThresholdSeconds: number;
     /** A delivery Task nobody retrieved this long after the document was stored becomes overdue. */
     readonly overdueAfterMs: number;
+    /** Standard Webhooks secret (`whsec_...`) that signs outbound ITK3 acknowledgements; absent = unsigned. */
+    readonly messageSigningSecret?: string;
   };
   abstract readonly viewer: {
     /** A viewer session ends this long after its last page (sliding). */
@@ -249,6 +251,11 @@ export const ENVIRONMENT_VARIABLES: readonly VariableSpec[] = [
     name: 'SUBSCRIPTION_ENDPOINT_ALLOWLIST',
     default: '',
     doc: 'comma-separated hosts or CIDRs a subscription endpoint may use despite the https and public-address rules',
+  },
+  {
+    name: 'MESSAGE_SIGNING_SECRET',
+    default: '',
+    doc: 'whsec_ secret (base64 of 24-64 bytes) signing ITK3 business acknowledgements sent to message senders (Standard Webhooks headers); empty = sent unsigned',
   },
   {
     name: 'SUBSCRIPTION_PATIENT_WIDE_ORGS',
@@ -519,6 +526,20 @@ function odsCodes(env: Env, name: string): string[] {
   return codes;
 }
 
+/** A Standard Webhooks secret: `whsec_` and base64 of 24 to 64 bytes; empty means none. */
+function signingSecret(env: Env, name: string): string | undefined {
+  const value = read(env, name);
+  if (!value) {
+    return undefined;
+  }
+  const encoded = value.startsWith('whsec_') ? value.slice(6) : '';
+  const length = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').length : 0;
+  if (length < 24 || length > 64) {
+    throw new ConfigError(name, 'must be whsec_ followed by base64 of 24 to 64 random bytes');
+  }
+  return value;
+}
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** OpenID Connect settings: https only, except on a loopback host (development and tests). */
@@ -681,6 +702,7 @@ export function loadConfig(env: Env): AppConfig {
       heartbeatCheckSeconds: integer(env, 'HEARTBEAT_CHECK_SECONDS', 1, 86_400),
       outboxLagThresholdSeconds: integer(env, 'OUTBOX_LAG_THRESHOLD_SECONDS', 1, 604_800),
       overdueAfterMs: duration(env, 'DELIVERY_OVERDUE_AFTER', 1000, 366 * 86_400_000),
+      messageSigningSecret: signingSecret(env, 'MESSAGE_SIGNING_SECRET'),
     },
     viewer: {
       sessionIdleMinutes: integer(env, 'VIEWER_SESSION_MINUTES', 1, 720),

@@ -31,6 +31,8 @@ import { LocationTokens1796025147190 } from './migrations/sqlite/1796025147190-L
 import { DeliveryTasks1796014994228 } from './migrations/sqlite/1796014994228-DeliveryTasks.js';
 import { PurgedBlobs1796024684867 } from './migrations/postgres/1796024684867-PurgedBlobs.js';
 import { PurgedBlobs1796024683495 } from './migrations/sqlite/1796024683495-PurgedBlobs.js';
+import { ItkMessaging1796027181950 } from './migrations/postgres/1796027181950-ItkMessaging.js';
+import { ItkMessaging1796027180570 } from './migrations/sqlite/1796027180570-ItkMessaging.js';
 
 /** Migrations per dialect, oldest first. `npm run migration:generate -- Name` writes a new file into both folders. */
 export const SQLITE_MIGRATIONS: Function[] = [
@@ -50,6 +52,7 @@ export const SQLITE_MIGRATIONS: Function[] = [
   PurgedBlobs1796024683495,
   DeliveryStatusEvents1796024839769,
   LocationTokens1796025147190,
+  ItkMessaging1796027180570,
 ];
 export const POSTGRES_MIGRATIONS: Function[] = [
   InitialSchema1795687729458,
@@ -68,4 +71,5 @@ export const POSTGRES_MIGRATIONS: Function[] = [
   PurgedBlobs1796024684867,
   DeliveryStatusEvents1796024841354,
   LocationTokens1796025147191,
+  ItkMessaging1796027181950,
 ];

@@ -83,6 +83,29 @@ export function capabilityStatement(config: Pick<AppConfig, 'baseUrl' | 'auth'>,
             : {}),
         })),
         interaction: SYSTEM_INTERACTIONS.map(({ code, documentation }) => ({ code, documentation })),
+        operation: [
+          {
+            name: 'process-message',
+            definition: 'http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message',
+            documentation:
+              'ITK3 document messages (R4 or STU3, JSON or XML), processed synchronously: the document is stored as by ' +
+              'POST /fhir/Bundle and addressed to the message destinations; the answer is an ITK3 Response message ' +
+              '(20013 stored; 2000x refused); business acknowledgements (3000x) follow when recipients answer their Task',
+          },
+        ],
+      },
+    ],
+    messaging: [
+      {
+        endpoint: [
+          {
+            protocol: { system: 'http://terminology.hl7.org/CodeSystem/message-transport', code: 'http' },
+            address: `${config.baseUrl}/fhir/$process-message`,
+          },
+        ],
+        documentation:
+          'Receives ITK3 messages whose MessageHeader event is a document event (ITK-MessageEvent-2, e.g. ITK003D ' +
+          'eDischarge) and answers with ITK3 Response messages (ITK008M); requires system/Bundle.c',
       },
     ],
   };

@@ -9,6 +9,7 @@ import { DocumentReferenceSearchController } from './document-reference-search.c
 import { MetadataController } from './metadata.controller.js';
 import { ListController } from './list.controller.js';
 import { TaskController } from './task.controller.js';
+import { ProcessMessageController } from './process-message.controller.js';
 import { TransactionController } from './transaction.controller.js';
 
 /** The HTTP edge: FHIR REST protocol only; business rules live in the registry. */
@@ -24,6 +25,7 @@ import { TransactionController } from './transaction.controller.js';
     ListController,
     AuditEventController,
     TaskController,
+    ProcessMessageController,
   ],
 })
 export class FhirModule {}

@@ -1,7 +1,8 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type Bull from 'bull';
 import { AppConfig } from '../config/app-config.js';
-import { DeliveryService, type DeliveryRequest } from './delivery.service.js';
+import { DeliveryService, type DeliveryOutcome, type DeliveryRequest } from './delivery.service.js';
+import { MessageDeliveryService } from './message-delivery.service.js';
 import { DeliveryJobName, NotificationQueue, RetryLater, type DeliveryJobData } from './notification-queue.service.js';
 import { OutboxRelay } from './outbox-relay.service.js';
 
@@ -13,6 +14,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   constructor(
     private readonly queue: NotificationQueue,
     private readonly delivery: DeliveryService,
+    private readonly messages: MessageDeliveryService,
     private readonly relay: OutboxRelay,
     private readonly config: AppConfig,
   ) {}
@@ -27,6 +29,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async handle(job: Bull.Job<DeliveryJobData>): Promise<void> {
+    if (job.data.outboundMessageId !== undefined) {
+      const id = job.data.outboundMessageId;
+      const outcome = await this.messages.deliver(id);
+      return this.settle(job, outcome, (reason) => this.messages.giveUp(id, reason));
+    }
     const request: DeliveryRequest =
       job.name === (DeliveryJobName.Event as string)
         ? { type: 'event-notification', subscriptionEventId: job.data.subscriptionEventId! }
@@ -36,13 +43,21 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
             webhookId: String(job.id),
           };
     const outcome = await this.delivery.deliver(request);
+    return this.settle(job, outcome, (reason) => this.delivery.giveUp(request, reason));
+  }
+
+  private async settle(
+    job: Bull.Job<DeliveryJobData>,
+    outcome: DeliveryOutcome,
+    giveUp: (reason: string) => Promise<void>,
+  ): Promise<void> {
     if (outcome.result === 'sent' || outcome.result === 'skipped') {
       return;
     }
     // DELIVERY_RETRY_HOURS counts from when the job was first queued; after that the job is dropped.
     if (Date.now() - job.timestamp >= this.config.notifications.retryHours * 3_600_000) {
       this.logger.warn(`Giving up job ${String(job.id)}: ${outcome.reason}`);
-      await this.delivery.giveUp(request, outcome.reason);
+      await giveUp(outcome.reason);
       await job.discard();
     }
     throw new RetryLater(outcome.reason, outcome.retryAt);

@@ -1,5 +1,6 @@
 import { DeliveryAttemptEntity } from './delivery-attempt.entity.js';
 import { NotificationOutboxEntity } from './notification-outbox.entity.js';
+import { OutboundMessageEntity } from './outbound-message.entity.js';
 import { SubscriptionEventEntity } from './subscription-event.entity.js';
 import { SubscriptionEntity } from './subscription.entity.js';
 
@@ -12,4 +13,5 @@ export const NOTIFICATION_ENTITIES = [
   NotificationOutboxEntity,
   SubscriptionEventEntity,
   DeliveryAttemptEntity,
+  OutboundMessageEntity,
 ];

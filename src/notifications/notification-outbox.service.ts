@@ -10,6 +10,7 @@ import {
 } from 'typeorm';
 import { DocumentEventLog, type DocumentEvent } from '../registry/document-events.js';
 import { NotificationOutboxRepository } from './notification-outbox.repository.js';
+import { type OutboundMessage, OutboundMessageRepository } from './outbound-message.repository.js';
 
 /**
  * The write side of the transactional outbox: the registry appends an event inside its own DocumentReference
@@ -24,6 +25,7 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
   constructor(
     private readonly dataSource: DataSource,
     private readonly repository: NotificationOutboxRepository,
+    private readonly messages: OutboundMessageRepository,
   ) {}
 
   onModuleInit(): void {
@@ -34,6 +36,16 @@ export class NotificationOutbox implements DocumentEventLog, OnModuleInit, Entit
   /** Writes one outbox row inside the caller's transaction (`manager` of dataSource.transaction). */
   async append(manager: EntityManager, event: DocumentEvent): Promise<void> {
     await this.repository.append(manager, event);
+    this.pokeAfterCommit(manager);
+  }
+
+  /** Writes a message to send (an ITK3 business acknowledgement) inside the caller's transaction. */
+  async appendMessage(manager: EntityManager, message: OutboundMessage): Promise<void> {
+    await this.messages.append(manager, message);
+    this.pokeAfterCommit(manager);
+  }
+
+  private pokeAfterCommit(manager: EntityManager): void {
     if (manager.queryRunner?.isTransactionActive) {
       this.pending.add(manager.queryRunner);
     } else {

@@ -13,17 +13,33 @@ export enum DeliveryJobName {
   Event = 'event-notification',
   Handshake = 'handshake',
   Heartbeat = 'heartbeat',
+  /** A message Bundle to POST to an endpoint (an ITK3 business acknowledgement), not a subscription's. */
+  OutboundMessage = 'outbound-message',
 }
 
 /** Job payloads carry ids only: the worker re-reads the subscription and the event at every attempt. */
 export type DeliveryJob =
   | { name: DeliveryJobName.Event; subscriptionEventId: string; jobId: string }
   | { name: DeliveryJobName.Handshake; subscriptionId: string; jobId: string }
-  | { name: DeliveryJobName.Heartbeat; subscriptionId: string; jobId: string };
+  | { name: DeliveryJobName.Heartbeat; subscriptionId: string; jobId: string }
+  | { name: DeliveryJobName.OutboundMessage; outboundMessageId: string; jobId: string };
 
 export type DeliveryJobData =
-  | { subscriptionEventId: string; subscriptionId?: undefined }
-  | { subscriptionId: string; subscriptionEventId?: undefined };
+  | { subscriptionEventId: string; subscriptionId?: undefined; outboundMessageId?: undefined }
+  | { subscriptionId: string; subscriptionEventId?: undefined; outboundMessageId?: undefined }
+  | { outboundMessageId: string; subscriptionEventId?: undefined; subscriptionId?: undefined };
+
+function jobData(job: DeliveryJob): DeliveryJobData {
+  switch (job.name) {
+    case DeliveryJobName.Event:
+      return { subscriptionEventId: job.subscriptionEventId };
+    case DeliveryJobName.OutboundMessage:
+      return { outboundMessageId: job.outboundMessageId };
+    case DeliveryJobName.Handshake:
+    case DeliveryJobName.Heartbeat:
+      return { subscriptionId: job.subscriptionId };
+  }
+}
 
 export const JITTERED_BACKOFF = 'jittered-exponential';
 const MAX_BACKOFF_MS = 3_600_000;
@@ -135,10 +151,7 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     await this.producerQueue().addBulk(
       jobs.map((job) => ({
         name: job.name,
-        data:
-          job.name === DeliveryJobName.Event
-            ? { subscriptionEventId: job.subscriptionEventId }
-            : { subscriptionId: job.subscriptionId },
+        data: jobData(job),
         opts: {
           jobId: job.jobId,
           attempts: ATTEMPTS,
@@ -218,7 +231,7 @@ export class NotificationQueue implements BeforeApplicationShutdown {
     this.worker = this.createQueue('worker');
     const names = Object.values(DeliveryJobName);
     for (const name of names) {
-      // Bull adds each named handler's concurrency together; split the budget across the three names.
+      // Bull adds each named handler's concurrency together; split the budget across the names.
       const concurrency = Math.max(1, Math.floor(this.config.notifications.deliveryConcurrency / names.length));
       // Bull rejects with undefined when the queue closes right after it started
       this.worker.process(name, concurrency, handler).catch((error: unknown) => {

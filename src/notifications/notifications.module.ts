@@ -12,6 +12,8 @@ import { NotificationOutboxRepository } from './notification-outbox.repository.j
 import { NotificationOutbox } from './notification-outbox.service.js';
 import { NotificationQueue } from './notification-queue.service.js';
 import { OutboxRelay } from './outbox-relay.service.js';
+import { MessageDeliveryService } from './message-delivery.service.js';
+import { OutboundMessageRepository } from './outbound-message.repository.js';
 import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionController, SubscriptionTopicController } from './subscription.controller.js';
 import { SubscriptionRepository } from './subscription.repository.js';
@@ -34,6 +36,7 @@ export class NotificationsModule {
       controllers: [SubscriptionController, SubscriptionTopicController],
       providers: [
         NotificationOutboxRepository,
+        OutboundMessageRepository,
         NotificationOutbox,
         { provide: DocumentEventLog, useExisting: NotificationOutbox },
         NotificationQueue,
@@ -42,7 +45,7 @@ export class NotificationsModule {
         SubscriptionDisclosure,
         WebhookClient,
         DocumentReferenceSearchRepository,
-        ...(worker ? [OutboxRelay, DeliveryService, DeliveryProcessor] : []),
+        ...(worker ? [OutboxRelay, DeliveryService, MessageDeliveryService, DeliveryProcessor] : []),
       ],
       exports: [
         NotificationOutbox,

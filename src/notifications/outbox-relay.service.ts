@@ -9,6 +9,7 @@ import {
   type PendingEventRow,
 } from './notification-outbox.repository.js';
 import { DeliveryJobName, NotificationQueue, type DeliveryJob } from './notification-queue.service.js';
+import { OutboundMessageRepository } from './outbound-message.repository.js';
 import { SubscriptionDisclosure } from './subscription-disclosure.service.js';
 import { SubscriptionEntity } from './subscription.entity.js';
 import { SubscriptionRepository } from './subscription.repository.js';
@@ -37,6 +38,7 @@ export class OutboxRelay {
   private readonly offered = new Map<string, number>();
 
   private staleCheckedAt = 0;
+  private messagesCheckedAt = 0;
   /** Set when Redis came back: events queued before this are offered again, all of them, on the next pass. */
   private reofferBefore?: number;
 
@@ -49,6 +51,7 @@ export class OutboxRelay {
     private readonly disclosure: SubscriptionDisclosure,
     private readonly tasks: DeliveryTaskService,
     private readonly config: AppConfig,
+    private readonly messages: OutboundMessageRepository,
   ) {}
 
   private get postgres(): boolean {
@@ -122,6 +125,7 @@ export class OutboxRelay {
     } finally {
       // Routing trouble (a bad row, a lock timeout) must not hold back events already routed, nor handshakes.
       await this.enqueuePending();
+      await this.enqueueMessages();
       await this.offerHandshakes();
     }
   }
@@ -251,6 +255,42 @@ export class OutboxRelay {
     } catch (error) {
       this.logger.debug(`Enqueue deferred: ${(error as Error).message}`);
       return -1;
+    }
+  }
+
+  /**
+   * Queues outbound messages (ITK3 business acknowledgements) that have no job yet, and offers again those queued
+   * DELIVERY_REOFFER_MS ago and still unsent (the job id keeps one job per message); Redis down leaves them for later.
+   */
+  private async enqueueMessages(): Promise<void> {
+    const now = Date.now();
+    const { reofferMs, retryHours } = this.config.notifications;
+    const stale = now - this.messagesCheckedAt >= reofferMs / 10;
+    const work = async (manager: EntityManager) => {
+      const rows = [
+        ...(await this.messages.claimUnenqueued(manager, 100)),
+        ...(stale ? await this.messages.claimStale(manager, now - reofferMs, now - retryHours * 3_600_000, 100) : []),
+      ];
+      if (rows.length === 0) {
+        return;
+      }
+      // reoffer: a job still queued under the same id is left alone, one lost is added again
+      await this.queue.reoffer(
+        rows.map((r) => ({ name: DeliveryJobName.OutboundMessage, outboundMessageId: r.id, jobId: `message:${r.id}` })),
+      );
+      await this.messages.markEnqueued(
+        manager,
+        rows.map((r) => r.id),
+        Date.now(),
+      );
+    };
+    try {
+      await (this.postgres ? this.dataSource.transaction(work) : work(this.dataSource.manager));
+      if (stale) {
+        this.messagesCheckedAt = now;
+      }
+    } catch (error) {
+      this.logger.debug(`Outbound messages deferred: ${(error as Error).message}`);
     }
   }
 

@@ -1,7 +1,10 @@
 import type { EntityManager } from 'typeorm';
 
-/** A DocumentReference was created, superseded or withdrawn; or (`delivery-status`) a delivery Task of it moved. */
-export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn' | 'delivery-status';
+/**
+ * A DocumentReference was created, superseded or withdrawn; `addressed`: a stored document was addressed to more
+ * recipients (an ITK3 message for another recipient); `delivery-status`: a delivery Task of it moved.
+ */
+export type DocumentEventKind = 'created' | 'superseded' | 'withdrawn' | 'addressed' | 'delivery-status';
 
 export interface DocumentEvent {
   kind: DocumentEventKind;

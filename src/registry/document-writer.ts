@@ -16,6 +16,7 @@ import type { DocumentBundleEntity } from './document-bundle.entity.js';
 import { DocumentBundleRepository } from './document-bundle.repository.js';
 import type { DocumentRelation } from './document-bundle.js';
 import { DocumentEventLog, type DocumentEvent } from './document-events.js';
+import { MessageReceiptLog } from './message-receipts.js';
 import {
   checkedChange,
   isPurged,
@@ -44,13 +45,15 @@ import {
   taskResource,
   withStep,
 } from './delivery-task.js';
-import { recipientsOf } from './document-reference-recipients.js';
+import { recipientsOf, withRecipients } from './document-reference-recipients.js';
 import { StoredTotals } from './stored-totals.js';
 import {
   attachmentMismatches,
   sha256Hex,
   type AuditIntent,
+  type AddressPlan,
   type ChangePlan,
+  type MessageReceiptPlan,
   type NewRecordsPlan,
   type PlannedBlob,
   type PlannedDocumentReference,
@@ -115,6 +118,7 @@ export class DocumentWriter implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly totals: StoredTotals,
     @Optional() private readonly events?: DocumentEventLog,
+    @Optional() private readonly messages?: MessageReceiptLog,
   ) {}
 
   /** Counts what is stored once, before the port opens, so that the metrics then only add this process's writes. */
@@ -188,6 +192,12 @@ export class DocumentWriter implements OnApplicationBootstrap {
             sourceOds: plan.ownerOds!,
             lastUpdatedMs: plan.now.getTime(),
             resource: JSON.stringify(resource),
+          });
+        }
+        if (plan.messageReceipt) {
+          await this.receiptLog().record(manager, {
+            ...plan.messageReceipt,
+            documentReferenceId: documentReferences[0]?.id ?? null,
           });
         }
         const written = { created: true, binaries: binaryRows, documents: documentRows, documentReferences };
@@ -343,6 +353,80 @@ export class DocumentWriter implements OnApplicationBootstrap {
     });
   }
 
+  /** An ITK3 message answered without a new document (refused, or its document already stored): its receipt alone. */
+  async recordMessage(plan: MessageReceiptPlan): Promise<void> {
+    const { receipt } = plan;
+    await this.committer.run(async (manager) => {
+      await this.receiptLog().record(manager, receipt);
+      await this.audit.record(
+        auditOf(plan.audit, {
+          action: 'C',
+          subtype: plan.audit.subtype,
+          entities: receipt.documentReferenceId
+            ? [{ reference: `DocumentReference/${receipt.documentReferenceId}`, role: 'resource' }]
+            : [],
+          patientNhsNumbers: [],
+          custodianOrgs: [receipt.senderOds],
+        }),
+        manager,
+      );
+    });
+  }
+
+  /**
+   * Addresses a stored document to more recipients: only its custodian may, only while it is current. Returns the
+   * recipients that were new (none: nothing changed but the receipt).
+   */
+  async address(plan: AddressPlan): Promise<string[]> {
+    const id = plan.documentReferenceId;
+    return this.committer.run(async (manager) => {
+      const row = await this.documentReferences.findForUpdate(manager, id);
+      if (!row) {
+        throw notFound(`DocumentReference/${id} is not known to this server`);
+      }
+      if (row.custodianOds !== plan.actorOds) {
+        throw forbidden(`Only the custodian (${row.custodianOds ?? 'unknown'}) may address DocumentReference/${id}`);
+      }
+      const current = parseStored(row);
+      const known = new Set([...recipientsOf(current), plan.actorOds]);
+      const added = [...new Set(plan.recipients)].filter((ods) => !known.has(ods));
+      if (added.length > 0) {
+        if (row.status !== 'current') {
+          throw conflict(
+            `DocumentReference/${id} is ${row.status}: only a current document can be sent to more recipients`,
+          );
+        }
+        const addressed = nextVersion(withRecipients(current, added), new Date());
+        await this.documentReferences.save(manager, rowOf(addressed, row));
+        await this.recordEvent(manager, {
+          kind: 'addressed',
+          documentReferenceId: id,
+          versionId: addressed.meta.versionId,
+        });
+        await this.openTasks(manager, addressed, plan.actorOds, row.patientNhsNumber, added);
+      }
+      await this.receiptLog().record(manager, plan.receiptFor(added));
+      await this.audit.record(
+        auditOf(plan.audit, {
+          action: 'U',
+          subtype: plan.audit.subtype,
+          entities: [{ reference: `DocumentReference/${id}`, role: 'resource' }],
+          patientNhsNumbers: row.patientNhsNumber ? [row.patientNhsNumber] : [],
+          custodianOrgs: [plan.actorOds],
+        }),
+        manager,
+      );
+      return added;
+    });
+  }
+
+  private receiptLog(): MessageReceiptLog {
+    if (!this.messages) {
+      throw new Error('No MessageReceiptLog is provided: the messaging module is not loaded');
+    }
+    return this.messages;
+  }
+
   /** In-memory bytes are their own size limit (the edge checked it); streamed ones are stored already. */
   private async store(blob: PlannedBlob): Promise<StoredBlob> {
     if ('stored' in blob) {
@@ -491,15 +575,19 @@ export class DocumentWriter implements OnApplicationBootstrap {
     return stored;
   }
 
-  /** One delivery Task per organisation the document is addressed to (its sender aside), in the same transaction. */
+  /**
+   * One delivery Task per organisation the document is addressed to (its sender aside), or only to `only`, in the
+   * same transaction.
+   */
   private async openTasks(
     manager: EntityManager,
     document: StoredDocumentReference,
     senderOds: string,
     nhsNumber: string | null,
+    only?: string[],
   ): Promise<void> {
     const at = Date.parse(document.meta.lastUpdated);
-    const rows: DeliveryTaskEntity[] = [...new Set(recipientsOf(document))]
+    const rows: DeliveryTaskEntity[] = [...new Set(only ?? recipientsOf(document))]
       .filter((ods) => ods !== senderOds)
       .map((ods) => ({
         id: randomUUID(),
@@ -576,6 +664,8 @@ export class DocumentWriter implements OnApplicationBootstrap {
       const answered = withStep(row, answer.outcome, Date.now(), answer.reason);
       await this.tasks.update(manager, answered);
       await this.recordTaskEvent(manager, answered);
+      // a document that came as an ITK3 message may owe its sender a business acknowledgement (outbox, same unit)
+      await this.messages?.taskAnswered(manager, answered);
       await this.audit.record(
         auditOf(plan.audit, {
           action: 'U',

@@ -15,7 +15,7 @@ import { withRecipients } from './document-reference-recipients.js';
 import { DocumentWriter } from './document-writer.js';
 import { parseFhirJson, type FhirResource } from '../format/fhir-json.js';
 import { parseFhirXml } from '../format/fhir-xml.js';
-import { custodianRule } from './write-plan.js';
+import { custodianRule, type NewRecordsPlan } from './write-plan.js';
 import { canonicalJson } from '../common/canonical-json.js';
 
 export interface DocumentSubmission {
@@ -28,6 +28,16 @@ export interface DocumentSubmission {
   submitterOds?: string;
   /** Who submits: the AuditEvent is written in the same transaction as the document. */
   actor: Actor;
+}
+
+/** What another way in (an ITK3 message) adds to a submission; the document's rules stay the same. */
+export interface SubmissionContext {
+  /** ODS codes the document is addressed to besides those the document names (a message's destinations). */
+  recipients?: string[];
+  /** The message that brought the document, recorded in the same transaction. */
+  messageReceipt?: NewRecordsPlan['messageReceipt'];
+  /** The AuditEvent's subtype (default `create`, as ITI-65). */
+  auditSubtype?: string;
 }
 
 export interface SubmittedDocument {
@@ -62,7 +72,7 @@ export class DocumentService {
    * addressed to its recipients. The same identifier with the same bytes is a safe retry; with other bytes it is
    * refused, because documents never change.
    */
-  async submitDocument(submission: DocumentSubmission): Promise<SubmittedDocument> {
+  async submitDocument(submission: DocumentSubmission, context: SubmissionContext = {}): Promise<SubmittedDocument> {
     const bundle = this.parseDocument(submission);
     const fhirVersion = detectFhirVersion(bundle, submission.declaredFhirVersion);
     const { errors, warnings, facts } = validateDocumentBundle(bundle, fhirVersion);
@@ -80,7 +90,7 @@ export class DocumentService {
         size: submission.body.length,
         createdAt: now,
       }),
-      [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes],
+      [...facts.registeredGpOdsCodes, ...facts.informationRecipientOdsCodes, ...(context.recipients ?? [])],
     ) as StoredDocumentReference;
     delete resource.relatesTo;
     const written = await this.writer.create({
@@ -101,7 +111,10 @@ export class DocumentService {
         { resource, nhsNumber: facts.subject.nhsNumber ?? null, bundleId, relations: facts.relatesTo },
       ],
       onStoredIdentifier: 'retry',
-      audit: { actor: submission.actor, subtype: 'create', transaction: 'ITI-65' },
+      messageReceipt: context.messageReceipt,
+      audit: context.auditSubtype
+        ? { actor: submission.actor, subtype: context.auditSubtype }
+        : { actor: submission.actor, subtype: 'create', transaction: 'ITI-65' },
       now,
     });
     return {

@@ -50,6 +50,7 @@ import { SubmissionSetRepository } from './submission-set.repository.js';
     DeliveryTaskService,
     DocumentPurgeService,
     BlobSweepService,
+    DocumentWriter,
   ],
 })
 export class RegistryModule {}

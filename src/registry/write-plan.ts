@@ -5,6 +5,7 @@ import { forbidden } from '../common/fhir-error.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 import type { DocumentRelation } from './document-bundle.js';
 import type { StoredDocumentReference } from './document-reference.repository.js';
+import type { MessageReceipt } from './message-receipts.js';
 import type { FhirResource } from '../format/fhir-json.js';
 
 /**
@@ -12,7 +13,14 @@ import type { FhirResource } from '../format/fhir-json.js';
  * stored) before anything is written. DocumentWriter carries plans out: bytes first, then every row, relation,
  * outbox event and the AuditEvent in one group-committed transaction. Every way in builds one of these.
  */
-export type WritePlan = NewRecordsPlan | ChangePlan | PurgePlan | TaskStepPlan | TaskAnswerPlan;
+export type WritePlan =
+  | NewRecordsPlan
+  | ChangePlan
+  | PurgePlan
+  | TaskStepPlan
+  | TaskAnswerPlan
+  | MessageReceiptPlan
+  | AddressPlan;
 
 /** Bytes to keep: in memory (the writer stores them) or already streamed into the store by the HTTP edge. */
 export type PlannedBlob = { bytes: Buffer; contentType: string } | { stored: StoredBlob };
@@ -79,8 +87,32 @@ export interface NewRecordsPlan {
    * (FHIR create: safe to repeat) and refuses other bytes; `conflict` refuses it whatever the bytes (ITI-65).
    */
   onStoredIdentifier: 'retry' | 'conflict';
+  /** The ITK3 message that brought the document: recorded with it, naming its DocumentReference. */
+  messageReceipt?: Omit<MessageReceipt, 'documentReferenceId'>;
   audit: AuditIntent;
   now: Date;
+}
+
+/**
+ * A document already stored, sent again by its custodian for more recipients (ITK3 sends one message per recipient):
+ * the new ones are added to its DocumentReference (a new version) and get their delivery Tasks; the message's receipt
+ * is recorded with them.
+ */
+export interface AddressPlan {
+  kind: 'address';
+  documentReferenceId: string;
+  recipients: string[];
+  actorOds: string;
+  /** The message's receipt, given the recipients that were new (none: the message brought nothing new). */
+  receiptFor: (added: string[]) => MessageReceipt;
+  audit: AuditIntent;
+}
+
+/** An ITK3 message answered without storing a document (refused, or a duplicate): its receipt alone. */
+export interface MessageReceiptPlan {
+  kind: 'message-receipt';
+  receipt: MessageReceipt;
+  audit: AuditIntent;
 }
 
 /** A change a custodian asks for: a whole new resource (PUT) or a JSON Patch. */
