@@ -1,18 +1,10 @@
 import 'reflect-metadata';
-import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { operatorActor } from '../src/audit/actor.js';
 import { loadConfig } from '../src/config/app-config.js';
 import { DEFAULT_SWEEP_AGE_MS, parseAge, sweepSummary } from '../src/registry/blob-sweep.js';
 import { BlobSweepService } from '../src/registry/blob-sweep.service.js';
-import { createOperationsContext, EXIT, failure } from './operations-context.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
+import { createOperationsContext, type Env, EXIT, type Output, runWhenEntryPoint } from './operations-context.js';
 
 function program(output: Output): Command {
   return new Command('blobs:sweep')
@@ -55,21 +47,4 @@ export async function main(argv: readonly string[], env: Env, output: Output): P
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const output: Output = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-  };
-  main(process.argv.slice(2), process.env, output).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      const { code, message } = failure(error);
-      if (message) {
-        output.err(message);
-      }
-      process.exitCode = code;
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, main);

@@ -1,19 +1,11 @@
 import 'reflect-metadata';
-import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { operatorActor } from '../src/audit/actor.js';
 import { AuditService } from '../src/audit/audit.service.js';
 import { loadConfig } from '../src/config/app-config.js';
 import { purgeReason } from '../src/registry/document-lifecycle.js';
 import { DocumentPurgeService } from '../src/registry/document-purge.service.js';
-import { createOperationsContext, EXIT, failure } from './operations-context.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
+import { createOperationsContext, type Env, EXIT, type Output, runWhenEntryPoint } from './operations-context.js';
 
 function program(output: Output): Command {
   return new Command('documents:purge')
@@ -77,21 +69,4 @@ export async function main(argv: readonly string[], env: Env, output: Output): P
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const output: Output = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-  };
-  main(process.argv.slice(2), process.env, output).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      const { code, message } = failure(error);
-      if (message) {
-        output.err(message);
-      }
-      process.exitCode = code;
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, main);

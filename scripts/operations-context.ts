@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { pathToFileURL } from 'node:url';
 import { Global, type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -21,6 +22,42 @@ import { StorageModule } from '../src/storage/storage.module.js';
 
 /** Exit codes of the operations commands. */
 export const EXIT = { ok: 0, refused: 1, usage: 2 } as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where a command writes: results to stdout, refusals and problems to stderr (tests pass their own). */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+type CommandMain = (argv: readonly string[], env: Env, output: Output) => Promise<number>;
+
+/**
+ * Runs a command's `main` when its module is the process's entry point (not when a test imports it): the exit code
+ * is main's, or the one `failure` gives its error, with the message on stderr.
+ */
+export function runWhenEntryPoint(moduleUrl: string, main: CommandMain): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) {
+    return;
+  }
+  const output: Output = {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  };
+  main(process.argv.slice(2), process.env, output).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      const { code, message } = failure(error);
+      if (message) {
+        output.err(message);
+      }
+      process.exitCode = code;
+    },
+  );
+}
 
 /**
  * What the registry's writer needs besides the registry itself, without the server's HTTP, queue or delivery parts:

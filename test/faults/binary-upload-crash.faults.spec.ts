@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { BigBody, digestOf, upload } from './support/big-upload.js';
 import { untruthfulAnswers, verifyRegistry } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { fileBlobs, halfVisible, snapshot, sqliteReader } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { isStored, ODS, Phases, tally } from './support/submissions.js';
 
 /*
@@ -20,17 +19,7 @@ import { isStored, ODS, Phases, tally } from './support/submissions.js';
 const SIZE = 200 * 1024 * 1024;
 
 describe('SIGKILL during a 200 MiB Binary upload (compiled server, SQLite + file blobs)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'leaves nothing of the cut-off upload visible, and its retry reads back byte-identical',
@@ -47,7 +36,12 @@ describe('SIGKILL during a 200 MiB Binary upload (compiled server, SQLite + file
         let server = await resources.start(env);
         const rtg = await tokenFor(dir, 'RTG');
         const hook = `/binary-${randomUUID()}`;
-        await subscribe(server.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(hook));
+        await subscribe(
+          server.baseUrl,
+          rtg,
+          `DocumentReference?custodian.identifier=${ODS}|RTG`,
+          harness.receiver.url(hook),
+        );
         const big = new BigBody(SIZE);
 
         const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 4, readers: 1 });
@@ -88,7 +82,7 @@ describe('SIGKILL during a 200 MiB Binary upload (compiled server, SQLite + file
           submissions,
           reader: sqliteReader(database),
           blobs: fileBlobs(blobDir),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [{ hook, expects: () => true }],
           env,
           standaloneBinaries: new Set([binaryId]),

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { answeredWith, untruthfulAnswers, verifyRegistry, waitUntilReady } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { fileBlobs, presence, snapshot, sqliteReader } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { mountSmallFilesystem } from './support/small-filesystem.js';
 import { isAcknowledged, isStored, ODS, Phases, settle, tally } from './support/submissions.js';
 
@@ -20,17 +19,7 @@ import { isAcknowledged, isStored, ODS, Phases, settle, tally } from './support/
 const FULL_MS = 3_000;
 
 describe('filesystem blob store full under load (compiled server, SQLite + tmpfs blobs)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'answers 507 with Retry-After while the disk is full, keeps serving reads, and recovers when space returns',
@@ -49,7 +38,12 @@ describe('filesystem blob store full under load (compiled server, SQLite + tmpfs
         const server = await resources.start(env);
         const rtg = await tokenFor(dir, 'RTG');
         const hook = `/disk-${randomUUID()}`;
-        await subscribe(server.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(hook));
+        await subscribe(
+          server.baseUrl,
+          rtg,
+          `DocumentReference?custodian.identifier=${ODS}|RTG`,
+          harness.receiver.url(hook),
+        );
 
         const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 6, readers: 2 });
         await load.waitForAcknowledged(30, 30_000);
@@ -96,7 +90,7 @@ describe('filesystem blob store full under load (compiled server, SQLite + tmpfs
           submissions,
           reader: sqliteReader(database),
           blobs: fileBlobs(blobDir),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [{ hook, expects: () => true }],
           env,
         });

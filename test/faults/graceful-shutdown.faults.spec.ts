@@ -1,9 +1,7 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { ensureBuilt } from '../utils/server-process.js';
 import { startS3 } from '../utils/start-s3.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { BigBody, digestOf, upload } from './support/big-upload.js';
 import { untruthfulAnswers, verifyRegistry } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
@@ -17,7 +15,8 @@ import {
   s3Blobs,
   sqliteReader,
 } from './support/registry-state.js';
-import { faultEnv, releaseAll, type Resources, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, type Resources, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { isStored, ODS, Phases, settle, succeeded, tally } from './support/submissions.js';
 
 /*
@@ -39,17 +38,7 @@ const SHUTDOWN_TIMEOUT_MS = 40_000;
 const SLOW_RECEIVER_MS = 3_000;
 
 describe('SIGTERM under load (compiled server)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   async function stopUnderLoad(
     resources: Resources,
@@ -64,22 +53,27 @@ describe('SIGTERM under load (compiled server)', () => {
     const gp = await tokenFor(env.DATA_DIR, 'Y12345');
     const trustHook = `/trust-${randomUUID()}`;
     const gpHook = `/gp-${randomUUID()}`;
-    await subscribe(server.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(trustHook));
-    await subscribe(server.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, receiver.url(gpHook));
+    await subscribe(
+      server.baseUrl,
+      rtg,
+      `DocumentReference?custodian.identifier=${ODS}|RTG`,
+      harness.receiver.url(trustHook),
+    );
+    await subscribe(server.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, harness.receiver.url(gpHook));
 
     const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 8, readers: 2 });
     await load.waitForAcknowledged(40, 60_000);
     // the GP's endpoint answers slowly from now on: its deliveries stay in flight for seconds
-    receiver.slow(gpHook, SLOW_RECEIVER_MS);
+    harness.receiver.slow(gpHook, SLOW_RECEIVER_MS);
     const big = new BigBody(UPLOAD_SIZE);
     const half = big.stream(UPLOAD_SIZE / 2);
     const uploading = upload(`${server.baseUrl}/fhir/Binary`, rtg, half.body, UPLOAD_SIZE);
     await half.paused;
     const deadline = Date.now() + 30_000;
-    while (receiver.inFlight(gpHook) === 0 && Date.now() < deadline) {
+    while (harness.receiver.inFlight(gpHook) === 0 && Date.now() < deadline) {
       await settle(20);
     }
-    expect(receiver.inFlight(gpHook)).toBeGreaterThan(0);
+    expect(harness.receiver.inFlight(gpHook)).toBeGreaterThan(0);
     phases.mark('load, half an upload, a slow delivery');
 
     const sigtermAt = Date.now();
@@ -90,7 +84,7 @@ describe('SIGTERM under load (compiled server)', () => {
     const uploaded = await uploading;
     const exit = await server.exit();
     const stoppedIn = Date.now() - sigtermAt;
-    receiver.slow(gpHook, 0);
+    harness.receiver.slow(gpHook, 0);
     await load.stop();
     phases.mark('SIGTERM, drain, exit');
 
@@ -104,7 +98,7 @@ describe('SIGTERM under load (compiled server)', () => {
     ]);
 
     // the deliveries waiting on the slow receiver at the signal were completed before the exit, not cut off
-    const deliveriesInFlight = receiver
+    const deliveriesInFlight = harness.receiver
       .at(gpHook)
       .filter((r) => r.receivedAt <= sigtermAt && r.receivedAt > sigtermAt - SLOW_RECEIVER_MS + 500)
       .map((r) => String(r.headers['webhook-id']));
@@ -152,7 +146,7 @@ describe('SIGTERM under load (compiled server)', () => {
       submissions,
       reader: reader,
       blobs: blobs,
-      receiver,
+      receiver: harness.receiver,
       subscribers: [
         { hook: trustHook, expects: () => true },
         { hook: gpHook, expects: (r) => !byPointer(r) },

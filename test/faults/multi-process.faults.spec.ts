@@ -2,12 +2,12 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { freePort } from '../utils/free-port.js';
 import { createTestDatabase } from '../utils/postgres.js';
-import { ensureBuilt, type ServerProcess } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
+import type { ServerProcess } from '../utils/server-process.js';
 import { untruthfulAnswers, verifyRegistry } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { attachmentUrls, type DocumentReferenceRow, fileBlobs, postgresReader } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { isStored, ODS, Phases, tally } from './support/submissions.js';
 
 /*
@@ -21,17 +21,7 @@ const byPointer = (reference: DocumentReferenceRow) =>
   reference.bundleId === null && !attachmentUrls(reference).some((url) => url.includes('/fhir/Binary/'));
 
 describe('two apis and two workers on one PostgreSQL, one of each SIGKILLed under load (compiled server)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'delivers every event per subscription, drains the outbox and keeps the audit chain whole',
@@ -60,12 +50,12 @@ describe('two apis and two workers on one PostgreSQL, one of each SIGKILLed unde
         const rtg = await tokenFor(dir, 'RTG');
         const gpHook = `/gp-${randomUUID()}`;
         const trustHook = `/trust-${randomUUID()}`;
-        await subscribe(apiA.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, receiver.url(gpHook));
+        await subscribe(apiA.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, harness.receiver.url(gpHook));
         await subscribe(
           apiB.baseUrl,
           rtg,
           `DocumentReference?custodian.identifier=${ODS}|RTG`,
-          receiver.url(trustHook),
+          harness.receiver.url(trustHook),
         );
 
         let apis: ServerProcess[] = [apiA, apiB];
@@ -93,7 +83,7 @@ describe('two apis and two workers on one PostgreSQL, one of each SIGKILLed unde
           submissions,
           reader: postgresReader(database.url),
           blobs: fileBlobs(path.join(dir, 'blobs')),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [
             { hook: trustHook, expects: () => true },
             { hook: gpHook, expects: (r) => !byPointer(r) },

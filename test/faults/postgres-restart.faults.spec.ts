@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { answeredWith, untruthfulAnswers, verifyRegistry, waitUntilReady } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { startPostgresCluster } from './support/pg-cluster.js';
 import { fileBlobs, postgresReader } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { isStored, ODS, settle, tally } from './support/submissions.js';
 
 /*
@@ -20,17 +19,7 @@ const OUTAGE_MS = 3_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 describe('PostgreSQL restarted under load (compiled server, own cluster + file blobs)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'answers 503 with Retry-After during the outage and recovers without a restart, losing nothing',
@@ -48,7 +37,12 @@ describe('PostgreSQL restarted under load (compiled server, own cluster + file b
         const server = await resources.start(env);
         const rtg = await tokenFor(dir, 'RTG');
         const hook = `/pg-${randomUUID()}`;
-        await subscribe(server.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(hook));
+        await subscribe(
+          server.baseUrl,
+          rtg,
+          `DocumentReference?custodian.identifier=${ODS}|RTG`,
+          harness.receiver.url(hook),
+        );
 
         const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 8, readers: 2 });
         await load.waitForAcknowledged(40, 30_000);
@@ -92,7 +86,7 @@ describe('PostgreSQL restarted under load (compiled server, own cluster + file b
           submissions,
           reader: postgresReader(cluster.url),
           blobs: fileBlobs(path.join(dir, 'blobs')),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [{ hook, expects: () => true }],
           env,
         });

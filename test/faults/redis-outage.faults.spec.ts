@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startRedisServer } from '../utils/redis-server.js';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { untruthfulAnswers, verifyRegistry, waitUntilReady } from './support/checks.js';
 import { fileBlobs, sqliteReader, undelivered } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { ODS, Phases, settle, tally } from './support/submissions.js';
 
 /*
@@ -18,17 +17,7 @@ import { ODS, Phases, settle, tally } from './support/submissions.js';
 const OUTAGE_MS = 2_500;
 
 describe('Redis killed and restarted under load (compiled server, SQLite + file blobs)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'keeps accepting and serving documents while Redis is down, and delivers every notification once it is back',
@@ -53,9 +42,9 @@ describe('Redis killed and restarted under load (compiled server, SQLite + file 
           server.baseUrl,
           rtg,
           `DocumentReference?custodian.identifier=${ODS}|RTG`,
-          receiver.url(trustHook),
+          harness.receiver.url(trustHook),
         );
-        await subscribe(server.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, receiver.url(gpHook));
+        await subscribe(server.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, harness.receiver.url(gpHook));
 
         const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 8, readers: 2 });
         await load.waitForAcknowledged(40, 30_000);
@@ -95,7 +84,7 @@ describe('Redis killed and restarted under load (compiled server, SQLite + file 
           submissions,
           reader: sqliteReader(database),
           blobs: fileBlobs(path.join(dir, 'blobs')),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [
             { hook: trustHook, expects: () => true },
             {

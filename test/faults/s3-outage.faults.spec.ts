@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { ensureBuilt } from '../utils/server-process.js';
 import { startS3 } from '../utils/start-s3.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { answeredWith, untruthfulAnswers, verifyRegistry, waitUntilReady } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { postgresReader, presence, s3Blobs, snapshot } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { isAcknowledged, isStored, ODS, settle, tally } from './support/submissions.js';
 
 /*
@@ -19,17 +18,7 @@ import { isAcknowledged, isStored, ODS, settle, tally } from './support/submissi
 const OUTAGE_MS = 3_000;
 
 describe('S3 store stopped under load (compiled server, PostgreSQL + s3rver)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'answers 503 with Retry-After while S3 is down, keeps nothing half-stored, and recovers on its own',
@@ -53,7 +42,12 @@ describe('S3 store stopped under load (compiled server, PostgreSQL + s3rver)', (
         const server = await resources.start(env);
         const rtg = await tokenFor(dir, 'RTG');
         const hook = `/s3-${randomUUID()}`;
-        await subscribe(server.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(hook));
+        await subscribe(
+          server.baseUrl,
+          rtg,
+          `DocumentReference?custodian.identifier=${ODS}|RTG`,
+          harness.receiver.url(hook),
+        );
 
         const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 8, readers: 2 });
         await load.waitForAcknowledged(40, 30_000);
@@ -106,7 +100,7 @@ describe('S3 store stopped under load (compiled server, PostgreSQL + s3rver)', (
           submissions,
           reader: postgresReader(database.url),
           blobs: s3Blobs({ ...s3, prefix: 'blobs/' }),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [{ hook, expects: () => true }],
           env,
         });

@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { auditVerify, checkNotifications, readBackAll, waitForDrainedOutbox } from './support/checks.js';
 import {
   attachmentUrls,
@@ -18,7 +16,8 @@ import {
   snapshot,
   sqliteReader,
 } from './support/registry-state.js';
-import { faultEnv, releaseAll, type Resources, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, type Resources, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { acknowledgement, ODS, send, succeeded, tally } from './support/submissions.js';
 
 /*
@@ -41,17 +40,7 @@ const byPointer = (reference: DocumentReferenceRow) =>
   reference.bundleId === null && !attachmentUrls(reference).some((url) => url.includes('/fhir/Binary/'));
 
 describe('SIGKILL under a burst of submissions (compiled server)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   async function crashUnderLoad(
     resources: Resources,
@@ -69,8 +58,8 @@ describe('SIGKILL under a burst of submissions (compiled server)', () => {
     let server = await resources.start(env);
     const gp = await tokenFor(env.DATA_DIR, 'Y12345');
     const rtg = await tokenFor(env.DATA_DIR, 'RTG');
-    await subscribe(server.baseUrl, gp, GP_CRITERIA, receiver.url(gpHook));
-    await subscribe(server.baseUrl, rtg, TRUST_CRITERIA, receiver.url(trustHook));
+    await subscribe(server.baseUrl, gp, GP_CRITERIA, harness.receiver.url(gpHook));
+    await subscribe(server.baseUrl, rtg, TRUST_CRITERIA, harness.receiver.url(trustHook));
 
     const load = resources.load({ targets: () => [server.baseUrl], token: rtg, submitters: 16, readers: 2 });
     await load.waitForAcknowledged(ACKNOWLEDGED_BEFORE_KILL, KILL_DEADLINE_MS, true);
@@ -134,7 +123,7 @@ describe('SIGKILL under a burst of submissions (compiled server)', () => {
     );
     expect(acknowledgedIds.filter((id) => !settled.references.has(id))).toEqual([]);
     const notifications = await checkNotifications({
-      receiver,
+      receiver: harness.receiver,
       reader,
       snap: settled,
       subscribers: [

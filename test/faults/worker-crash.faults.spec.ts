@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { ensureBuilt } from '../utils/server-process.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../utils/webhook-receiver.js';
 import { untruthfulAnswers, verifyRegistry } from './support/checks.js';
 import {
   attachmentUrls,
@@ -11,7 +9,8 @@ import {
   postgresReader,
   undelivered,
 } from './support/registry-state.js';
-import { faultEnv, releaseAll, subscribe, tokenFor, withResources } from './support/resources.js';
+import { faultEnv, subscribe, tokenFor, withResources } from './support/resources.js';
+import { useFaultHarness } from './support/harness.js';
 import { ODS, Phases, settle, tally } from './support/submissions.js';
 
 /*
@@ -29,17 +28,7 @@ const byPointer = (reference: DocumentReferenceRow) =>
   reference.bundleId === null && !attachmentUrls(reference).some((url) => url.includes('/fhir/Binary/'));
 
 describe('worker SIGKILLed between commit and delivery and during a delivery (compiled api + worker)', () => {
-  let receiver: WebhookReceiver;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    receiver = await startWebhookReceiver();
-  }, 240_000);
-
-  afterAll(async () => {
-    await releaseAll();
-    await receiver?.close();
-  }, 60_000);
+  const harness = useFaultHarness();
 
   it(
     'delivers every event to each subscription after the worker restarts; repeats only as the same webhook-id',
@@ -62,22 +51,27 @@ describe('worker SIGKILLed between commit and delivery and during a delivery (co
         const rtg = await tokenFor(dir, 'RTG');
         const gpHook = `/gp-${randomUUID()}`;
         const trustHook = `/trust-${randomUUID()}`;
-        receiver.slow(trustHook, SLOW_ENDPOINT_MS);
-        await subscribe(api.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, receiver.url(gpHook));
-        await subscribe(api.baseUrl, rtg, `DocumentReference?custodian.identifier=${ODS}|RTG`, receiver.url(trustHook));
+        harness.receiver.slow(trustHook, SLOW_ENDPOINT_MS);
+        await subscribe(api.baseUrl, gp, `DocumentReference?recipient=${ODS}|Y12345`, harness.receiver.url(gpHook));
+        await subscribe(
+          api.baseUrl,
+          rtg,
+          `DocumentReference?custodian.identifier=${ODS}|RTG`,
+          harness.receiver.url(trustHook),
+        );
 
         const load = resources.load({ targets: () => [api.baseUrl], token: rtg, submitters: 6, readers: 1 });
         await load.waitForAcknowledged(30, 30_000);
 
         // 1. during deliveries: the slow endpoint holds several
         const deadline = Date.now() + 20_000;
-        while (receiver.inFlight(trustHook) < 2 && Date.now() < deadline) {
+        while (harness.receiver.inFlight(trustHook) < 2 && Date.now() < deadline) {
           await settle(20);
         }
-        const inFlightAtKill = receiver.inFlight(trustHook);
+        const inFlightAtKill = harness.receiver.inFlight(trustHook);
         expect(inFlightAtKill).toBeGreaterThanOrEqual(1);
         await resources.stop(worker, 'SIGKILL');
-        receiver.slow(trustHook, 0); // only the deliveries cut off need the lock to expire
+        harness.receiver.slow(trustHook, 0); // only the deliveries cut off need the lock to expire
         phases.mark('load, kill during deliveries');
 
         // 2. between commit and delivery: documents keep coming with no worker to route or send them
@@ -102,7 +96,7 @@ describe('worker SIGKILLed between commit and delivery and during a delivery (co
           submissions,
           reader: postgresReader(database.url),
           blobs: fileBlobs(path.join(dir, 'blobs')),
-          receiver,
+          receiver: harness.receiver,
           subscribers: [
             { hook: trustHook, expects: () => true },
             { hook: gpHook, expects: (r) => !byPointer(r) },
