@@ -15,6 +15,7 @@ import { Metrics } from '../src/health/metrics.service.js';
 import { NOTIFICATION_ENTITIES } from '../src/notifications/entities.js';
 import { NotificationOutboxRepository } from '../src/notifications/notification-outbox.repository.js';
 import { NotificationOutbox } from '../src/notifications/notification-outbox.service.js';
+import { OutboundMessageRepository } from '../src/notifications/outbound-message.repository.js';
 import { DocumentEventLog } from '../src/registry/document-events.js';
 import { RegistryModule } from '../src/registry/registry.module.js';
 import { StoredTotals } from '../src/registry/stored-totals.js';
@@ -69,6 +70,7 @@ export function runWhenEntryPoint(moduleUrl: string, main: CommandMain): void {
   providers: [
     Metrics,
     NotificationOutboxRepository,
+    OutboundMessageRepository,
     NotificationOutbox,
     { provide: DocumentEventLog, useExisting: NotificationOutbox },
     { provide: StoredTotals, useExisting: Metrics },
