@@ -14,6 +14,4 @@ export default {
     { ...base, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.faults.spec.ts'] },
   ],
   testTimeout: 60000,
-  // A test leaves a handle open after the run (not yet found); without this jest waits for ever after its summary.
-  forceExit: true,
 };

@@ -10,7 +10,6 @@ const PUBLIC_ROUTES = new Set([
   'GET /fhir/.well-known/smart-configuration',
   'GET /health/live',
   'GET /health/ready',
-  'GET /fhir/SubscriptionTopic/:id',
   'GET /fhir/SubscriptionTopic/document-available',
   'GET /fhir/SubscriptionTopic/delivery-status',
 ]);
@@ -51,6 +50,13 @@ describe('authentication and scopes on every route', () => {
       },
       body: route.method === 'GET' || route.method === 'DELETE' ? undefined : '{"resourceType":"Parameters"}',
     });
+
+  it('lists as public only routes that exist, so the list cannot go stale', () => {
+    const registered = new Set(
+      registeredRoutes(t.app.getHttpAdapter().getInstance()).map((r) => `${r.method} ${r.url}`),
+    );
+    expect([...PUBLIC_ROUTES].filter((name) => !registered.has(name))).toEqual([]);
+  });
 
   it('protects a known set of routes', () => {
     const names = protectedRoutes.map((r) => `${r.method} ${r.url}`);

@@ -5,7 +5,7 @@ import { verifyAuditChain } from '../../scripts/audit-verify.js';
 import type { Actor } from '../../src/audit/actor.js';
 import type { AuditChainKey } from '../../src/audit/audit-chain-key.js';
 import type { AuditInput } from '../../src/audit/audit-event-resource.js';
-import { AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
+import { AUDIT_CHAIN_LOCK, AuditChainRepository } from '../../src/audit/audit-chain.repository.js';
 import { AuditService } from '../../src/audit/audit.service.js';
 import { GroupCommitter } from '../../src/database/group-commit.js';
 import type { AppConfig } from '../../src/config/app-config.js';
@@ -80,16 +80,45 @@ describe.each<Dialect>(['sqlite', 'postgres'])('audit group commit on %s', (dial
     expect(audit.batchesCommitted).toBe(2);
   });
 
-  it("does not let a read wait for, or roll back with, another request's open transaction", async () => {
-    const release: { open?: () => void } = {};
+  /** Until the chain lock (PostgreSQL) has a waiter: the read's batch is queued behind the open transaction. */
+  const lockHasWaiter = async () => {
+    if (dialect !== 'postgres') {
+      return;
+    }
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+      const [row] = await dataSource.query<{ waiting: number }[]>(
+        `SELECT count(*)::int AS "waiting" FROM pg_locks
+          WHERE "locktype" = 'advisory' AND "objid" = $1 AND NOT "granted"
+            AND "database" = (SELECT "oid" FROM pg_database WHERE "datname" = current_database())`,
+        [AUDIT_CHAIN_LOCK],
+      );
+      if (row.waiting > 0) {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error("the read's batch never waited for the chain lock");
+  };
+
+  // The read waits for the writer's transaction to end (on PostgreSQL the writer holds the chain lock), but its
+  // event must neither join that transaction nor roll back with it. Each step waits for the one before it (no sleeps):
+  // a fixed pause once let the read start before the writer had its lock, and the writer then waited for ever.
+  it("does not let a read's event join, or roll back with, another request's open transaction", async () => {
+    let recorded!: () => void;
+    const writerRecorded = new Promise<void>((resolve) => (recorded = resolve));
+    let fail!: () => void;
+    const writerMayFail = new Promise<void>((resolve) => (fail = resolve));
     const held = dataSource.transaction(async (manager) => {
       await audit.record(anEvent(1), manager);
-      await new Promise<void>((resolve) => (release.open = resolve));
+      recorded();
+      await writerMayFail;
       throw new Error('the writer fails');
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // if the writer fails early, say so rather than wait for it
+    await Promise.race([writerRecorded, held]);
     const read = audit.record(anEvent(2));
-    release.open?.();
+    await lockHasWaiter();
+    fail();
     await expect(held).rejects.toThrow('the writer fails');
     const row = await read;
     const rows = await dataSource.query<{ request_id: string }[]>('SELECT "request_id" FROM "audit_event"');

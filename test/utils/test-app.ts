@@ -44,9 +44,19 @@ export async function startTestApp(
       process.env[name] = vars[name];
     }
   }
-  const config = loadConfig({ ...vars, ...env });
-  const app = await createApp(config);
-  await app.listen(port, '127.0.0.1');
+  let config: AppConfig;
+  let app: NestFastifyApplication | undefined;
+  try {
+    config = loadConfig({ ...vars, ...env });
+    app = await createApp(config);
+    await app.listen(port, '127.0.0.1');
+  } catch (error) {
+    // Bad config, or a start-up check that failed (a bad AUTH_CLIENTS_FILE, say) after modules had opened Redis
+    // connections and the database: close them and the backends, or they keep this process alive after the tests.
+    await app?.close().catch(() => undefined);
+    await backends.release();
+    throw error;
+  }
   const baseUrl = config.baseUrl;
   const token = (spec: { org?: string; scope?: string; sub?: string } = {}) => aLocalToken(config, spec);
   return {
