@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { startS3 } from '../utils/start-s3.js';
+import { s3Env, startS3 } from '../utils/start-s3.js';
 import { BigBody, digestOf, upload } from './support/big-upload.js';
 import { untruthfulAnswers, verifyRegistry } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
@@ -195,12 +195,7 @@ describe('SIGTERM under load (compiled server)', () => {
         const dir = await resources.tempDir('faults-sigterm-pg');
         const env = await faultEnv(resources, dir, {
           DATABASE_URL: database.url,
-          BLOB_STORE: `s3://${s3.bucket}/blobs`,
-          S3_ENDPOINT: s3.endpoint,
-          S3_REGION: s3.region,
-          S3_FORCE_PATH_STYLE: 'true',
-          AWS_ACCESS_KEY_ID: s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+          ...s3Env(s3),
           SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
           LOG_LEVEL: 'info',
         });

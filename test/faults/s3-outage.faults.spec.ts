@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../utils/postgres.js';
-import { startS3 } from '../utils/start-s3.js';
+import { s3Env, startS3 } from '../utils/start-s3.js';
 import { answeredWith, untruthfulAnswers, verifyRegistry, waitUntilReady } from './support/checks.js';
 import { retryUnacknowledged } from './support/load.js';
 import { postgresReader, presence, s3Blobs, snapshot } from './support/registry-state.js';
@@ -32,12 +32,7 @@ describe('S3 store stopped under load (compiled server, PostgreSQL + s3rver)', (
         const dir = await resources.tempDir('faults-s3');
         const env = await faultEnv(resources, dir, {
           DATABASE_URL: database.url,
-          BLOB_STORE: `s3://${s3.bucket}/blobs`,
-          S3_ENDPOINT: s3.endpoint,
-          S3_REGION: s3.region,
-          S3_FORCE_PATH_STYLE: 'true',
-          AWS_ACCESS_KEY_ID: s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+          ...s3Env(s3),
         });
         const server = await resources.start(env);
         const rtg = await tokenFor(dir, 'RTG');

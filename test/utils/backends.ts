@@ -1,7 +1,7 @@
 import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { startS3, type TestS3 } from './start-s3.js';
+import { s3Env, startS3, type TestS3 } from './start-s3.js';
 import { makeTempDir } from './temp-dir.js';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
@@ -41,15 +41,7 @@ export async function prepareBackends(database: DatabaseKind, blobStore: BlobSto
   }
   if (blobStore === 's3') {
     s3 = await startS3();
-    Object.assign(env, {
-      BLOB_STORE: `s3://${s3.bucket}/blobs`,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      // The AWS SDK reads credentials from the environment; s3rver accepts its fixed pair.
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    });
+    Object.assign(env, s3Env(s3));
   } else {
     env.BLOB_STORE = `file:${path.join(dataDir.path, 'blobs')}`;
   }

@@ -51,6 +51,19 @@ interface S3rverInternals {
  * bugs are patched here (the adapter is not weakened for them): see `fixRangeEndingAtByteZero` and
  * `supportAbortMultipartUpload`; and its ListObjectsV2 continuation tokens work again (`continuationTokensWithoutDes`).
  */
+/** The server settings that point it at this s3rver (the AWS SDK reads the credentials from the environment). */
+export function s3Env(s3: TestS3, prefix = 'blobs'): Record<string, string> {
+  return {
+    BLOB_STORE: `s3://${s3.bucket}/${prefix}`,
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: s3.region,
+    S3_FORCE_PATH_STYLE: 'true',
+    // s3rver accepts its fixed pair
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
 export async function startS3(): Promise<TestS3> {
   continuationTokensWithoutDes();
   const directory = await makeTempDir('s3rver');
