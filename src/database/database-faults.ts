@@ -1,3 +1,4 @@
+import { NETWORK_ERROR_CODES } from '../common/network-errors.js';
 /**
  * What a database error says about the database rather than the request: down or unreachable, out of room, or
  * too slow. Errors arrive as the driver raised them or wrapped by TypeORM (QueryFailedError.driverError).
@@ -14,18 +15,6 @@ const PG_UNAVAILABLE = new Set([
 ]);
 const PG_FULL = new Set(['53100']); // disk_full
 const PG_TIMEOUT = new Set(['57014']); // query_canceled at statement_timeout
-
-const NETWORK_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
 
 /** node-postgres and pg-pool say a connection was lost or never made in words, without a code. */
 const PG_CONNECTION_MESSAGES = [
@@ -47,7 +36,7 @@ function faultOf(error: { code?: unknown; message?: unknown; syscall?: unknown }
     PG_UNAVAILABLE.has(code) ||
     code.startsWith('08') ||
     // a socket call failed (a client that hung up mid-request raises ECONNRESET too, but from no syscall)
-    (NETWORK_ERRORS.has(code) && typeof error.syscall === 'string') ||
+    (NETWORK_ERROR_CODES.has(code) && typeof error.syscall === 'string') ||
     // another process holds the write lock past busy_timeout, or the file cannot be read or written
     /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN)/.test(code)
   ) {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { NETWORK_ERROR_CODES } from '../common/network-errors.js';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -246,19 +247,6 @@ export class S3BlobStore extends BlobStore implements OnApplicationShutdown {
   }
 }
 
-/** Errors of a connection that failed or broke: the store is down or unreachable, not the request at fault. */
-const NETWORK_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 /**
  * An S3 failure as the port's error: an outage (no connection, a broken one, a timeout, a 5xx such as SlowDown
  * or InternalError) becomes BlobStoreUnavailableError; anything else (403, a bad request) stays as it is.
@@ -274,7 +262,7 @@ export function storeError(error: unknown): unknown {
       : error;
   }
   const code = (error as NodeJS.ErrnoException).code;
-  if (code && NETWORK_ERRORS.has(code)) {
+  if (code && NETWORK_ERROR_CODES.has(code)) {
     return new BlobStoreUnavailableError(`S3 ${code}`);
   }
   if (error.name === 'TimeoutError' || (status ?? 0) >= 500) {
